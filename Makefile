@@ -1,0 +1,33 @@
+# PGXS build of the cacheaside extension.
+#
+#   make && make install          build and install against the pg_config on PATH
+#   make PG_CONFIG=/path/pg_config
+#   make COPT='-Wall -Wextra -Werror'   what scripts/test uses
+#
+# The test suites need a running Redis; scripts/test starts one and runs
+# every suite. See README.md.
+
+EXTENSION = cacheaside
+EXTVERSION = 1.0
+
+MODULE_big = cacheaside
+OBJS = \
+	src/cacheaside.o \
+	src/config.o \
+	src/redis.o \
+	src/keyspace.o \
+	src/fingerprint.o \
+	src/entry.o \
+	src/query.o \
+	src/cache_query.o \
+	src/cache_admin.o
+
+DATA = cacheaside--1.0.sql
+SHLIB_LINK = -lhiredis
+PG_CPPFLAGS = -I$(srcdir)/src
+
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,216 @@
+/*-------------------------------------------------------------------------
+ *
+ * cache_admin.c
+ *	  cache_invalidate(), cache_get_ttl() and cache_set_ttl().
+ *
+ * These act on Redis on the caller's explicit request, so they do not fail
+ * open: if Redis cannot be reached they raise an error (SQLSTATE 08006)
+ * instead of pretending that an entry was removed.  They also ignore
+ * cacheaside.enabled, which only makes cache_aside_query bypass the cache:
+ * a session that bypasses the cache must still be able to invalidate what
+ * its writes made stale.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+#include "keyspace.h"
+#include "redis.h"
+
+PG_FUNCTION_INFO_V1(cache_invalidate);
+PG_FUNCTION_INFO_V1(cache_get_ttl);
+PG_FUNCTION_INFO_V1(cache_set_ttl);
+
+/* Keys asked for per SCAN call */
+#define SCAN_COUNT		1000
+
+/* Bound on the bytes of one SCAN (and UNLINK) round trip's replies */
+#define SCAN_REPLY_LIMIT	(256 * 1024 * 1024)
+
+static void
+unexpected_reply(const char *command, const RedisReply *reply)
+{
+	if (reply->kind == REDIS_KIND_ERROR)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("Redis refused %s", command),
+				 errdetail("Redis answered: %s", reply->str)));
+	ereport(ERROR,
+			(errcode(ERRCODE_PROTOCOL_VIOLATION),
+			 errmsg("unexpected reply from Redis to %s", command)));
+}
+
+/*
+ * cache_invalidate(pattern text) RETURNS bigint
+ *
+ * Remove the entries whose keys match the Redis glob pattern.  The pattern
+ * is appended to the literal namespace of this database's entries, so it
+ * can reach nothing else.  SCAN pages are removed with UNLINK; the UNLINK
+ * of one page travels in the same round trip as the SCAN of the next.
+ * Returns the number of entries removed (each counted once, even if SCAN
+ * returns it twice).
+ */
+Datum
+cache_invalidate(PG_FUNCTION_ARGS)
+{
+	text	   *pattern = PG_GETARG_TEXT_PP(0);
+	StringInfoData match;
+	MemoryContext pagecxt[2];
+	MemoryContext oldcxt;
+	const char *cursor = "0";
+	RedisReply *pending = NULL; /* keys of the last page, to UNLINK */
+	int			npending = 0;
+	int64		removed = 0;
+	bool		done = false;
+
+	initStringInfo(&match);
+	keyspace_entry_pattern(&match, VARDATA_ANY(pattern),
+						   VARSIZE_ANY_EXHDR(pattern));
+
+	/*
+	 * Each round's replies live in one of two contexts, used in turn: the
+	 * keys a round found are sent in the next round, after which the
+	 * context is reset for the round after that.
+	 */
+	pagecxt[0] = AllocSetContextCreate(CurrentMemoryContext,
+									   "cacheaside invalidate page",
+									   ALLOCSET_DEFAULT_SIZES);
+	pagecxt[1] = AllocSetContextCreate(CurrentMemoryContext,
+									   "cacheaside invalidate page",
+									   ALLOCSET_DEFAULT_SIZES);
+
+	for (int round = 0; !done || npending > 0; round++)
+	{
+		RedisRequest req;
+		RedisReply *replies;
+		int			r = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(pagecxt[round % 2]);
+		oldcxt = MemoryContextSwitchTo(pagecxt[round % 2]);
+
+		redis_request_init(&req);
+		if (npending > 0)
+		{
+			redis_command(&req, 1 + npending);
+			redis_arg_str(&req, "UNLINK");
+			for (int i = 0; i < npending; i++)
+				redis_arg(&req, pending[i].str, pending[i].len);
+		}
+		if (!done)
+		{
+			redis_command(&req, 6);
+			redis_arg_str(&req, "SCAN");
+			redis_arg_str(&req, cursor);
+			redis_arg_str(&req, "MATCH");
+			redis_arg(&req, match.data, match.len);
+			redis_arg_str(&req, "COUNT");
+			redis_arg_int(&req, SCAN_COUNT);
+		}
+
+		replies = redis_execute(&req, SCAN_REPLY_LIMIT, REDIS_FAIL_ERROR);
+
+		if (npending > 0)
+		{
+			if (replies[r].kind != REDIS_KIND_INTEGER)
+				unexpected_reply("UNLINK", &replies[r]);
+			removed += replies[r].integer;
+			r++;
+			npending = 0;
+		}
+
+		if (!done)
+		{
+			RedisReply *scan = &replies[r];
+
+			if (scan->kind != REDIS_KIND_ARRAY || scan->nelements != 2 ||
+				scan->elements[0].kind != REDIS_KIND_STRING ||
+				scan->elements[1].kind != REDIS_KIND_ARRAY)
+				unexpected_reply("SCAN", scan);
+			for (int i = 0; i < scan->elements[1].nelements; i++)
+				if (scan->elements[1].elements[i].kind != REDIS_KIND_STRING)
+					unexpected_reply("SCAN", scan);
+
+			cursor = scan->elements[0].str;
+			done = strcmp(cursor, "0") == 0;
+			pending = scan->elements[1].elements;
+			npending = scan->elements[1].nelements;
+		}
+
+		MemoryContextSwitchTo(oldcxt);
+	}
+
+	MemoryContextDelete(pagecxt[0]);
+	MemoryContextDelete(pagecxt[1]);
+	PG_RETURN_INT64(removed);
+}
+
+/*
+ * cache_get_ttl(key text) RETURNS integer
+ *
+ * Seconds the entry has left, or NULL when there is no entry.
+ */
+Datum
+cache_get_ttl(PG_FUNCTION_ARGS)
+{
+	text	   *key = PG_GETARG_TEXT_PP(0);
+	StringInfoData rkey;
+	RedisRequest req;
+	RedisReply *reply;
+
+	initStringInfo(&rkey);
+	keyspace_entry_key(&rkey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
+
+	redis_request_init(&req);
+	redis_command(&req, 2);
+	redis_arg_str(&req, "TTL");
+	redis_arg(&req, rkey.data, rkey.len);
+	reply = redis_execute(&req, 1024, REDIS_FAIL_ERROR);
+
+	if (reply->kind != REDIS_KIND_INTEGER)
+		unexpected_reply("TTL", reply);
+	/* -2: no such key; -1: no expiry, which cacheaside never sets */
+	if (reply->integer < 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT32((int32) Min(reply->integer, PG_INT32_MAX));
+}
+
+/*
+ * cache_set_ttl(key text, ttl integer) RETURNS boolean
+ *
+ * Give an existing entry a new time to live.  False when there is none.
+ */
+Datum
+cache_set_ttl(PG_FUNCTION_ARGS)
+{
+	text	   *key = PG_GETARG_TEXT_PP(0);
+	int32		ttl = PG_GETARG_INT32(1);
+	StringInfoData rkey;
+	RedisRequest req;
+	RedisReply *reply;
+
+	if (ttl <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ttl must be a positive number of seconds"),
+				 errdetail("The ttl given was %d.", ttl),
+				 errhint("Use cache_invalidate() to remove an entry.")));
+
+	initStringInfo(&rkey);
+	keyspace_entry_key(&rkey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
+
+	redis_request_init(&req);
+	redis_command(&req, 3);
+	redis_arg_str(&req, "EXPIRE");
+	redis_arg(&req, rkey.data, rkey.len);
+	redis_arg_int(&req, ttl);
+	reply = redis_execute(&req, 1024, REDIS_FAIL_ERROR);
+
+	if (reply->kind != REDIS_KIND_INTEGER)
+		unexpected_reply("EXPIRE", reply);
+	PG_RETURN_BOOL(reply->integer == 1);
+}

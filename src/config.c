@@ -1,0 +1,157 @@
+/*-------------------------------------------------------------------------
+ *
+ * config.c
+ *	  Definition of the cacheaside.* configuration parameters.
+ *
+ * Settings that decide where entries go and who can read them (the Redis
+ * server, its password, the key namespace, the size bound) can only be
+ * changed by superusers; the others are per-session tuning knobs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "utils/guc.h"
+
+#include "config.h"
+
+char	   *cacheaside_host = NULL;
+int			cacheaside_port = 6379;
+char	   *cacheaside_password_file = NULL;
+int			cacheaside_database = 0;
+char	   *cacheaside_key_prefix = NULL;
+int			cacheaside_max_value_bytes = 1024 * 1024;
+int			cacheaside_retry_interval = 1000;
+
+int			cacheaside_default_ttl = 300;
+int			cacheaside_connect_timeout = 200;
+int			cacheaside_command_timeout = 200;
+bool		cacheaside_enabled = true;
+
+/*
+ * A key prefix may contain anything Redis accepts in a key, but an empty
+ * prefix would put entries in the same space as unrelated applications'
+ * keys, so refuse it.
+ */
+static bool
+check_key_prefix(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0')
+	{
+		GUC_check_errdetail("cacheaside.key_prefix must not be empty.");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Define every cacheaside.* parameter and reserve the prefix, so that a
+ * misspelled cacheaside.something is an error rather than a silent
+ * placeholder.
+ */
+void
+config_define_gucs(void)
+{
+	DefineCustomStringVariable("cacheaside.host",
+							   gettext_noop("Redis server host name, IP address, or absolute path of a Unix socket."),
+							   NULL,
+							   &cacheaside_host,
+							   "127.0.0.1",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("cacheaside.port",
+							gettext_noop("Redis server TCP port."),
+							NULL,
+							&cacheaside_port,
+							6379, 1, 65535,
+							PGC_SUSET,
+							GUC_SUPERUSER_ONLY,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("cacheaside.password_file",
+							   gettext_noop("File holding the Redis AUTH password, or a user name and a password separated by a space."),
+							   gettext_noop("The file must be readable only by the server's operating system user. Empty means no AUTH."),
+							   &cacheaside_password_file,
+							   "",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("cacheaside.database",
+							gettext_noop("Redis logical database number."),
+							NULL,
+							&cacheaside_database,
+							0, 0, INT_MAX,
+							PGC_SUSET,
+							GUC_SUPERUSER_ONLY,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("cacheaside.key_prefix",
+							   gettext_noop("Prefix of every Redis key written by cacheaside."),
+							   gettext_noop("The database OID follows it, so databases sharing a Redis never see each other's entries."),
+							   &cacheaside_key_prefix,
+							   "cacheaside:",
+							   PGC_SUSET,
+							   0,
+							   check_key_prefix, NULL, NULL);
+
+	DefineCustomIntVariable("cacheaside.max_value_bytes",
+							gettext_noop("Results larger than this are returned but not cached."),
+							NULL,
+							&cacheaside_max_value_bytes,
+							1024 * 1024, 0, 512 * 1024 * 1024,
+							PGC_SUSET,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("cacheaside.retry_interval",
+							gettext_noop("After a Redis failure, queries skip Redis for this long before trying again."),
+							NULL,
+							&cacheaside_retry_interval,
+							1000, 0, 3600 * 1000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("cacheaside.default_ttl",
+							gettext_noop("Time to live of an entry when cache_aside_query is given a NULL ttl."),
+							NULL,
+							&cacheaside_default_ttl,
+							300, 1, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("cacheaside.connect_timeout",
+							gettext_noop("Maximum time to wait for a connection to Redis."),
+							NULL,
+							&cacheaside_connect_timeout,
+							200, 1, 3600 * 1000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("cacheaside.command_timeout",
+							gettext_noop("Maximum time to wait for Redis to answer one request."),
+							NULL,
+							&cacheaside_command_timeout,
+							200, 1, 3600 * 1000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("cacheaside.enabled",
+							 gettext_noop("When off, cache_aside_query always runs its query and nothing touches Redis."),
+							 NULL,
+							 &cacheaside_enabled,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("cacheaside");
+}

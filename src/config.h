@@ -1,0 +1,28 @@
+/*-------------------------------------------------------------------------
+ *
+ * config.h
+ *	  The cacheaside.* settings.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CACHEASIDE_CONFIG_H
+#define CACHEASIDE_CONFIG_H
+
+/* Connection settings (superuser only) */
+extern char *cacheaside_host;
+extern int	cacheaside_port;
+extern char *cacheaside_password_file;
+extern int	cacheaside_database;
+extern char *cacheaside_key_prefix;
+extern int	cacheaside_max_value_bytes;
+extern int	cacheaside_retry_interval;
+
+/* Behaviour settings (any user) */
+extern int	cacheaside_default_ttl;
+extern int	cacheaside_connect_timeout;
+extern int	cacheaside_command_timeout;
+extern bool cacheaside_enabled;
+
+extern void config_define_gucs(void);
+
+#endif							/* CACHEASIDE_CONFIG_H */

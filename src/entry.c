@@ -1,0 +1,189 @@
+/*-------------------------------------------------------------------------
+ *
+ * entry.c
+ *	  The format of a cache entry, independent of where its bytes are kept.
+ *
+ * An entry is a header followed by the JSON text.  All integers are
+ * big-endian.  Version 1:
+ *
+ *	offset	size
+ *	0		4	magic "CAE" and the format version (1)
+ *	4		4	header length H: a multiple of 8, at least 64
+ *	8		4	CRC-32C of every byte from offset 12 to the end
+ *	12		4	flags, 0 in version 1
+ *	16		8	creation time (TimestampTz)
+ *	24		32	fingerprint of the computation (fingerprint.c)
+ *	56		4	number of relations N the query depends on
+ *	60		4	reserved, 0
+ *	64		4*N	relation OIDs
+ *	...			zero padding up to H
+ *	H		...	the JSON text (the rest of the value)
+ *
+ * Decoding checks everything it reads against the length it was given, so
+ * any byte string, truncated, corrupt or hostile, is either a valid entry
+ * or refused with a reason; a refused entry is a cache miss.
+ *
+ * The header length is a multiple of 8 so that, in a MAXALIGNed buffer,
+ * the four bytes before the payload are aligned: once decoded, they are
+ * overwritten with a varlena header and the payload is returned as a text
+ * datum without being copied (entry_payload_text).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "port/pg_bswap.h"
+#include "port/pg_crc32c.h"
+
+#include "entry.h"
+
+#define ENTRY_MAGIC			"CAE"
+#define ENTRY_MAX_RELATIONS	100000
+
+static inline uint32
+read_u32(const char *p)
+{
+	uint32		v;
+
+	memcpy(&v, p, sizeof(v));
+	return pg_ntoh32(v);
+}
+
+static inline uint64
+read_u64(const char *p)
+{
+	uint64		v;
+
+	memcpy(&v, p, sizeof(v));
+	return pg_ntoh64(v);
+}
+
+static inline void
+append_u32(StringInfo buf, uint32 v)
+{
+	v = pg_hton32(v);
+	appendBinaryStringInfo(buf, (char *) &v, sizeof(v));
+}
+
+static inline void
+append_u64(StringInfo buf, uint64 v)
+{
+	v = pg_hton64(v);
+	appendBinaryStringInfo(buf, (char *) &v, sizeof(v));
+}
+
+/*
+ * Size of the header of an entry that depends on nrelations relations.
+ */
+size_t
+entry_header_size(int nrelations)
+{
+	return TYPEALIGN(8, ENTRY_FIXED_SIZE + 4 * (size_t) nrelations);
+}
+
+/*
+ * Append the header of entry (whose payload is entry->payload) to buf,
+ * which must be empty.  The payload itself is not copied: the value
+ * stored is the header followed by the payload.
+ */
+void
+entry_encode_header(StringInfo buf, const CacheEntry *entry)
+{
+	size_t		hlen = entry_header_size(entry->nrelations);
+	pg_crc32c	crc;
+
+	Assert(buf->len == 0);
+	if (entry->nrelations > ENTRY_MAX_RELATIONS)
+		elog(ERROR, "cache entry depends on too many relations");
+
+	appendBinaryStringInfo(buf, ENTRY_MAGIC, 3);
+	appendStringInfoChar(buf, (char) ENTRY_VERSION);
+	append_u32(buf, (uint32) hlen);
+	append_u32(buf, 0);			/* CRC, filled in below */
+	append_u32(buf, 0);			/* flags */
+	append_u64(buf, (uint64) entry->created);
+	appendBinaryStringInfo(buf, (const char *) entry->fingerprint,
+						   FINGERPRINT_LEN);
+	append_u32(buf, (uint32) entry->nrelations);
+	append_u32(buf, 0);			/* reserved */
+	for (int i = 0; i < entry->nrelations; i++)
+		append_u32(buf, entry->relations[i]);
+	while ((size_t) buf->len < hlen)
+		appendStringInfoChar(buf, '\0');
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, buf->data + 12, buf->len - 12);
+	COMP_CRC32C(crc, entry->payload, entry->payload_len);
+	FIN_CRC32C(crc);
+	crc = pg_hton32(crc);
+	memcpy(buf->data + 8, &crc, sizeof(crc));
+}
+
+/*
+ * Decode the entry in data[0..len).  Returns NULL on success, with entry
+ * filled in (payload pointing into data), or a short reason why the bytes
+ * are not a valid entry.  data must be MAXALIGNed and writable for
+ * entry_payload_text to work.
+ */
+const char *
+entry_decode(char *data, size_t len, CacheEntry *entry)
+{
+	uint32		hlen;
+	uint32		nrel;
+	pg_crc32c	crc;
+
+	if (len < ENTRY_FIXED_SIZE)
+		return "shorter than an entry header";
+	if (memcmp(data, ENTRY_MAGIC, 3) != 0)
+		return "not a cacheaside entry";
+	if ((uint8) data[3] != ENTRY_VERSION)
+		return "unknown entry format version";
+
+	hlen = read_u32(data + 4);
+	nrel = read_u32(data + 56);
+	if (nrel > ENTRY_MAX_RELATIONS || hlen != entry_header_size(nrel) ||
+		hlen > len)
+		return "truncated or malformed header";
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, data + 12, len - 12);
+	FIN_CRC32C(crc);
+	if (crc != read_u32(data + 8))
+		return "checksum mismatch";
+
+	if (read_u32(data + 12) != 0)
+		return "unknown entry flags";
+
+	entry->created = (TimestampTz) read_u64(data + 16);
+	memcpy(entry->fingerprint, data + 24, FINGERPRINT_LEN);
+	entry->nrelations = (int) nrel;
+	entry->relations = NULL;
+	if (nrel > 0)
+	{
+		entry->relations = palloc(sizeof(Oid) * nrel);
+		for (uint32 i = 0; i < nrel; i++)
+			entry->relations[i] = read_u32(data + ENTRY_FIXED_SIZE + 4 * i);
+	}
+	entry->payload = data + hlen;
+	entry->payload_len = len - hlen;
+	if (entry->payload_len < 2 || entry->payload[0] != '[' ||
+		entry->payload[entry->payload_len - 1] != ']')
+		return "payload is not a JSON array";
+	return NULL;
+}
+
+/*
+ * The payload of a decoded entry as a text datum, made in place: the
+ * varlena header goes over the (already decoded) last bytes of the entry
+ * header.  The entry's header fields must not be read from data after
+ * this.
+ */
+text *
+entry_payload_text(CacheEntry *entry)
+{
+	text	   *result = (text *) (entry->payload - VARHDRSZ);
+
+	Assert(entry->payload_len + VARHDRSZ <= MaxAllocHugeSize);
+	SET_VARSIZE(result, entry->payload_len + VARHDRSZ);
+	return result;
+}

@@ -1,0 +1,80 @@
+/*-------------------------------------------------------------------------
+ *
+ * keyspace.c
+ *	  Names of the Redis keys cacheaside writes.
+ *
+ * Every key starts with a namespace: cacheaside.key_prefix, the OID of the
+ * current database, and a letter saying what kind of key follows:
+ *
+ *	  <key_prefix><database oid>:e:<caller's key>	a cache entry
+ *
+ * Later kinds of auxiliary keys get other letters, so a pattern given to
+ * cache_invalidate, which is matched only after "...:e:", can reach cache
+ * entries of the current database and nothing else.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+
+#include "config.h"
+#include "keyspace.h"
+
+/*
+ * Append s to buf with every character that is special in a Redis glob
+ * pattern escaped by a backslash, so that it matches only itself.
+ */
+static void
+append_glob_literal(StringInfo buf, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+	{
+		if (s[i] == '*' || s[i] == '?' || s[i] == '[' || s[i] == ']' ||
+			s[i] == '\\' || s[i] == '^' || s[i] == '-')
+			appendStringInfoChar(buf, '\\');
+		appendStringInfoChar(buf, s[i]);
+	}
+}
+
+static void
+append_entry_namespace(StringInfo buf, bool as_pattern)
+{
+	char		ns[32];
+	int			nslen;
+
+	nslen = snprintf(ns, sizeof(ns), "%u:e:", MyDatabaseId);
+	if (as_pattern)
+	{
+		append_glob_literal(buf, cacheaside_key_prefix,
+							strlen(cacheaside_key_prefix));
+		append_glob_literal(buf, ns, nslen);
+	}
+	else
+	{
+		appendStringInfoString(buf, cacheaside_key_prefix);
+		appendBinaryStringInfo(buf, ns, nslen);
+	}
+}
+
+/*
+ * The Redis key of the entry stored under the caller's key.
+ */
+void
+keyspace_entry_key(StringInfo buf, const char *key, size_t len)
+{
+	append_entry_namespace(buf, false);
+	appendBinaryStringInfo(buf, key, len);
+}
+
+/*
+ * A Redis MATCH pattern for the entries whose caller's keys match the
+ * caller's glob pattern: the namespace, taken literally, then the pattern
+ * as given.
+ */
+void
+keyspace_entry_pattern(StringInfo buf, const char *pattern, size_t len)
+{
+	append_entry_namespace(buf, true);
+	appendBinaryStringInfo(buf, pattern, len);
+}

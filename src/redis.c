@@ -66,14 +66,14 @@ static uint32 conn_sock_events = 0;
  */
 static bool conn_in_request = false;
 
-/* The settings the open connection was made with */
+/* The settings the open connection, or the last failed attempt, used */
 static char *conn_host = NULL;
 static int	conn_port = 0;
 static int	conn_database = 0;
 static char *conn_password_file = NULL;
 
 /* Back-off after a failure, and one WARNING per outage */
-static TimestampTz retry_after = 0;
+static TimestampTz last_failure = 0;
 static bool outage_warned = false;
 static bool reply_error_warned = false;
 static bool exit_callback_registered = false;
@@ -740,8 +740,8 @@ static void
 redis_fail(RedisFailMode mode, RedisError *err)
 {
 	redis_disconnect();
-	retry_after = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-											  cacheaside_retry_interval);
+	redis_remember_settings();
+	last_failure = GetCurrentTimestamp();
 
 	if (mode == REDIS_FAIL_ERROR)
 		ereport(ERROR,
@@ -763,13 +763,17 @@ redis_fail(RedisFailMode mode, RedisError *err)
 
 /*
  * Is Redis being skipped after a recent failure?  Callers that fail open
- * use this to avoid preparing requests that would not be sent.
+ * use this to avoid preparing requests that would not be sent.  The
+ * back-off ends after cacheaside.retry_interval, or as soon as the
+ * connection settings change.
  */
 bool
 redis_backing_off(void)
 {
-	return conn == NULL && retry_after != 0 &&
-		GetCurrentTimestamp() < retry_after;
+	return conn == NULL && last_failure != 0 &&
+		redis_settings_unchanged() &&
+		GetCurrentTimestamp() <
+		TimestampTzPlusMilliseconds(last_failure, cacheaside_retry_interval);
 }
 
 /*

@@ -1,0 +1,45 @@
+--
+-- Parameters are bound as $1..$n, never pasted into the SQL text.
+--
+CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(8,2),
+					tags text[], added date);
+INSERT INTO items VALUES (1, 'apple', 1.20, '{fruit,red}', '2024-01-01'),
+	(2, 'bread', 2.50, '{bakery}', '2024-01-02'),
+	(3, 'o''clock', 0.99, '{}', NULL);
+
+SELECT cache_aside_query('p:int', 'SELECT name FROM items WHERE id = $1', 60, 2);
+SELECT cache_aside_query('p:two', 'SELECT name FROM items WHERE id > $1 AND price < $2 ORDER BY id',
+						 60, 1, 3.0);
+SELECT cache_aside_query('p:text', 'SELECT id FROM items WHERE name = $1', 60, 'o''clock'::text);
+-- an untyped literal is bound as text
+SELECT cache_aside_query('p:unknown', 'SELECT id FROM items WHERE name = $1', 60, 'bread');
+SELECT cache_aside_query('p:array', 'SELECT id FROM items WHERE tags && $1 ORDER BY id', 60,
+						 ARRAY['red', 'bakery']);
+SELECT cache_aside_query('p:date', 'SELECT name FROM items WHERE added = $1', 60, '2024-01-02'::date);
+SELECT cache_aside_query('p:bool', 'SELECT $1 AS yes, NOT $1 AS no', 60, true);
+SELECT cache_aside_query('p:null', 'SELECT count(*) AS n FROM items WHERE added IS NOT DISTINCT FROM $1', 60,
+						 NULL::date);
+SELECT cache_aside_query('p:jsonb', 'SELECT $1 -> ''a'' AS a', 60, '{"a": [1, 2]}'::jsonb);
+
+-- injection attempts are values, not SQL
+SELECT cache_aside_query('p:inject', 'SELECT count(*) AS n FROM items WHERE name = $1', 60,
+						 ''' OR ''1''=''1');
+SELECT cache_aside_query('p:inject2', 'SELECT $1::text AS v', 60, '1; DROP TABLE items; --');
+SELECT count(*) FROM items;
+
+-- VARIADIC with an explicit array binds its elements
+SELECT cache_aside_query('p:variadic', 'SELECT $1 + $2 AS sum', 60, VARIADIC ARRAY[20, 22]);
+SELECT cache_aside_query('p:variadic-null', 'SELECT 1 AS one', 60, VARIADIC NULL::int[]);
+
+-- hits with parameters return the same rows
+UPDATE items SET name = 'banana' WHERE id = 2;
+SELECT cache_aside_query('p:int', 'SELECT name FROM items WHERE id = $1', 60, 2);
+SELECT cache_aside_query('p:int', 'SELECT name FROM items WHERE id = $1', 60, 1);
+
+-- errors with parameters are PostgreSQL's own
+SELECT cache_aside_query('p:missing', 'SELECT $2 AS v', 60, 1);
+\echo :LAST_ERROR_SQLSTATE
+SELECT cache_aside_query('p:type', 'SELECT name FROM items WHERE id = $1', 60, 'x'::text);
+\echo :LAST_ERROR_SQLSTATE
+SELECT cache_aside_query('p:bad-value', 'SELECT $1::int AS v', 60, 'not a number');
+\echo :LAST_ERROR_SQLSTATE

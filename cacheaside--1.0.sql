@@ -42,3 +42,15 @@ LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION cache_set_ttl(text, integer) IS
 'give the cache entry under key a new time to live; false when there is no such entry';
+
+/*
+ * A cache hit returns rows without running the query, so it skips the
+ * privilege checks the query would have met.  Until entries are checked
+ * against the caller's privileges, only roles an administrator chose may
+ * call these functions: GRANT EXECUTE to the application's roles.
+ */
+REVOKE EXECUTE ON FUNCTION cache_aside_query(text, text, integer) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION cache_aside_query(text, text, integer, "any") FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION cache_invalidate(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION cache_get_ttl(text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION cache_set_ttl(text, integer) FROM PUBLIC;

@@ -69,6 +69,26 @@ SET cacheaside.retry_interval = 0;
 \echo :LAST_ERROR_SQLSTATE
 SHOW cacheaside.password_file;
 \echo :LAST_ERROR_SQLSTATE
+-- the functions are not granted to PUBLIC: a hit would skip the privilege
+-- checks of the query, so an administrator chooses who may call them
+SELECT cache_aside_query('plain', 'SELECT 1 AS one', 60);
+\echo :LAST_ERROR_SQLSTATE
+SELECT cache_invalidate('plain');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cache_get_ttl('plain');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cache_set_ttl('plain', 10);
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION cache_aside_query(text, text, integer),
+	cache_aside_query(text, text, integer, "any"), cache_invalidate(text),
+	cache_get_ttl(text), cache_set_ttl(text, integer) TO cacheaside_plain;
+SET ROLE cacheaside_plain;
+SELECT cache_aside_query('plain', 'SELECT 1 AS one', 60);
+SELECT cache_aside_query('plain', 'SELECT $1 AS v', 60, 2);
+SELECT cache_get_ttl('plain') > 0 AS has_ttl;
+SELECT cache_set_ttl('plain', 10);
+SELECT cache_invalidate('plain');
 -- what anyone may tune
 SET cacheaside.default_ttl = 30;
 SET cacheaside.connect_timeout = 100;
@@ -76,4 +96,7 @@ SET cacheaside.command_timeout = 100;
 SET cacheaside.enabled = off;
 RESET ALL;
 RESET ROLE;
+REVOKE EXECUTE ON FUNCTION cache_aside_query(text, text, integer),
+	cache_aside_query(text, text, integer, "any"), cache_invalidate(text),
+	cache_get_ttl(text), cache_set_ttl(text, integer) FROM cacheaside_plain;
 DROP ROLE cacheaside_plain;

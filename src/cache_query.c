@@ -38,10 +38,11 @@ PG_FUNCTION_INFO_V1(cache_aside_query_params);
 #define REPLY_FRAMING	64
 
 /*
- * Look the entry up.  Returns the cached JSON on a hit, NULL on a miss.
+ * Look the entry up.  Returns the cached JSON on a hit, NULL on a miss;
+ * *usable is set to false when Redis could not be used at all.
  */
 static text *
-cache_lookup(StringInfo rkey, const uint8 *fingerprint)
+cache_lookup(StringInfo rkey, const uint8 *fingerprint, bool *usable)
 {
 	RedisRequest req;
 	RedisReply *reply;
@@ -59,6 +60,7 @@ cache_lookup(StringInfo rkey, const uint8 *fingerprint)
 	reply = redis_execute(&req, (size_t) cacheaside_max_value_bytes + 1 +
 						  REPLY_FRAMING, REDIS_FAIL_OPEN);
 	redis_request_free(&req);
+	*usable = (reply != NULL);
 	if (reply == NULL)
 		return NULL;
 
@@ -155,6 +157,7 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 	StringInfoData rkey;
 	text	   *json;
 	QueryResult result;
+	bool		usable;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -189,12 +192,14 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 	initStringInfo(&rkey);
 	keyspace_entry_key(&rkey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
 
-	json = cache_lookup(&rkey, fingerprint);
+	json = cache_lookup(&rkey, fingerprint, &usable);
 	if (json != NULL)
 		PG_RETURN_TEXT_P(json);
 
 	query_run_json(sql, params, &result);
-	cache_store(&rkey, fingerprint, &result, ttl);
+	/* after a failed lookup, do not make the call wait on Redis twice */
+	if (usable)
+		cache_store(&rkey, fingerprint, &result, ttl);
 	PG_RETURN_TEXT_P(result.json);
 }
 

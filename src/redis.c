@@ -30,7 +30,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,7 +37,6 @@
 #include <hiredis/hiredis.h>
 
 #include "miscadmin.h"
-#include "portability/instr_time.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "utils/memutils.h"
@@ -50,9 +48,6 @@
 
 /* Size of the buffer replies are read into before being fed to hiredis */
 #define RECV_CHUNK	65536
-
-/* Microseconds to poll for a reply before sleeping on the socket */
-static int	redis_spin_usec = 50;
 
 /* Longest password file we read */
 #define PASSWORD_FILE_MAX	4096
@@ -596,37 +591,6 @@ redis_copy_reply(const redisReply *src, RedisReply *dst)
 }
 
 /*
- * Poll the socket for a short while before going to sleep on it.  A reply
- * from a Redis on the same host usually arrives within tens of
- * microseconds; sleeping and being woken up again costs a comparable time
- * in scheduling, more on virtual machines, so a bounded spin shortens a
- * hit.  Returns true if the socket became readable.
- */
-static bool
-redis_spin_readable(void)
-{
-	instr_time	start;
-	instr_time	now;
-	struct pollfd pfd;
-
-	if (redis_spin_usec <= 0)
-		return false;
-	pfd.fd = conn->fd;
-	pfd.events = POLLIN;
-	INSTR_TIME_SET_CURRENT(start);
-	for (;;)
-	{
-		pfd.revents = 0;
-		if (poll(&pfd, 1, 0) > 0)
-			return true;
-		INSTR_TIME_SET_CURRENT(now);
-		INSTR_TIME_SUBTRACT(now, start);
-		if (INSTR_TIME_GET_MICROSEC(now) >= (uint64) redis_spin_usec)
-			return false;
-	}
-}
-
-/*
  * Copy a hiredis reply into dst and free it, also if copying throws.
  */
 static void
@@ -735,8 +699,6 @@ redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
 			continue;
 		else if (errno == EAGAIN || errno == EWOULDBLOCK)
 		{
-			if (redis_spin_readable())
-				continue;
 			if (!redis_wait(WL_SOCKET_READABLE, deadline))
 			{
 				redis_seterr(err, "timed out after %d ms waiting for Redis",

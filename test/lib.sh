@@ -16,7 +16,9 @@
 #   ca_redis_start DIR [redis args...]  start Redis; sets CA_REDIS_PORT, CA_REDIS_PID
 #   ca_redis_stop [PID]                 stop it (default: $CA_REDIS_PID)
 #   ca_pg_start DIR [conf lines...]     initdb + start; sets CA_PG_PORT, CA_PG_HOST,
-#                                       CA_PG_DIR (DIR), CA_PG_DATA (DIR/data)
+#                                       CA_PG_DIR (DIR), CA_PG_DATA (DIR/data);
+#                                       CA_PG_POSTGRES=path starts that executable
+#                                       instead of postgres (e.g. a valgrind wrapper)
 #   ca_pg_stop [DIR]                    pg_ctl stop -m fast (default: $CA_PG_DIR)
 #   ca_psql [psql args...]              psql -X -v ON_ERROR_STOP=1 as postgres
 #   ca_as_postgres CMD [ARGS...]        run a command as the postgres OS user
@@ -308,7 +310,7 @@ ca_pg_start()
 		grep -qxF "include = '$dir/ca_pg.conf'" "$dir/data/postgresql.conf" ||
 			echo "include = '$dir/ca_pg.conf'" >>"$dir/data/postgresql.conf"
 		if ca_as_postgres "$CA_PG_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" \
-			-w -t 60 start >"$dir/pg_ctl.log" 2>&1; then
+			${CA_PG_POSTGRES:+-p "$CA_PG_POSTGRES"} -w -t 300 start >"$dir/pg_ctl.log" 2>&1; then
 			export CA_PG_PORT="$port" CA_PG_HOST="$dir" CA_PG_DIR="$dir" CA_PG_DATA="$dir/data"
 			ca_log "postgres on 127.0.0.1:$port (socket dir $dir)"
 			return 0

@@ -54,7 +54,7 @@ CA_PACKAGES=(
 	postgresql-15 postgresql-server-dev-15 postgresql-contrib
 	libhiredis-dev redis-server
 	libipc-run-perl python3 python3-psycopg2 python3-flask
-	gcc make ca-certificates
+	gcc make ca-certificates valgrind
 )
 
 # ---------------------------------------------------------------------------

@@ -177,13 +177,12 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 
 	key = PG_GETARG_TEXT_PP(0);
 	sqltext = PG_GETARG_TEXT_PP(1);
-	sql = text_to_cstring(sqltext);
 
 	/* Disabled, or Redis known to be down: just run the query */
 	if (!cacheaside_enabled || cacheaside_max_value_bytes == 0 ||
 		redis_backing_off())
 	{
-		query_run_json(sql, params, &result);
+		query_run_json(text_to_cstring(sqltext), params, &result);
 		PG_RETURN_TEXT_P(result.json);
 	}
 
@@ -196,6 +195,7 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 	if (json != NULL)
 		PG_RETURN_TEXT_P(json);
 
+	sql = text_to_cstring(sqltext);
 	query_run_json(sql, params, &result);
 	/* after a failed lookup, do not make the call wait on Redis twice */
 	if (usable)

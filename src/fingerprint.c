@@ -19,6 +19,13 @@
  *
  * An entry whose fingerprint differs from the call's is a miss.
  *
+ * The inputs are written into one buffer and hashed in one go; the settings
+ * are read from their C variables rather than looked up by name.  Because a
+ * session usually repeats the same few calls, the fingerprints of the last
+ * inputs (up to FP_CACHE_INPUT_MAX bytes each) are kept in a small cache
+ * keyed by the whole input, so a repeated call costs a hash and a memcmp
+ * instead of a SHA-256.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -26,51 +33,118 @@
 #include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "common/cryptohash.h"
+#include "common/hashfn.h"
 #include "miscadmin.h"
-#include "utils/guc.h"
+#include "parser/parse_expr.h"
+#include "parser/parser.h"
+#include "pgtime.h"
+#include "tsearch/ts_cache.h"
+#include "utils/array.h"
+#include "utils/bytea.h"
+#include "utils/float.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/pg_locale.h"
+#include "utils/xml.h"
 
 #include "fingerprint.h"
 
 /* Bumped when what goes into the hash changes */
-#define FINGERPRINT_VERSION "cacheaside fingerprint 1"
-
-/* Settings that change the text of the result, or how the SQL is read */
-static const char *const fingerprint_settings[] = {
-	"DateStyle",
-	"IntervalStyle",
-	"TimeZone",
-	"extra_float_digits",
-	"bytea_output",
-	"xmlbinary",
-	"xmloption",
-	"lc_monetary",
-	"lc_numeric",
-	"lc_time",
-	"standard_conforming_strings",
-	"default_text_search_config",
-	"transform_null_equals",
-	"array_nulls",
-};
+#define FINGERPRINT_VERSION "cacheaside fingerprint 2"
 
 #define MAX_SEARCH_PATH 64
 
-static void
-hash_update(pg_cryptohash_ctx *ctx, const void *data, size_t len)
-{
-	if (pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0)
-		elog(ERROR, "could not update fingerprint: %s",
-			 pg_cryptohash_error(ctx));
-}
+/* Cache of recent fingerprints, keyed by their whole input */
+#define FP_CACHE_SIZE		32
+#define FP_CACHE_INPUT_MAX	4096
 
-/* Hash a length-prefixed byte string, so that fields cannot run together */
+typedef struct FingerprintCacheEntry
+{
+	uint32		hash;			/* hash_bytes() of the input */
+	int			len;
+	char	   *input;			/* in TopMemoryContext, or NULL */
+	uint8		fingerprint[FINGERPRINT_LEN];
+} FingerprintCacheEntry;
+
+static FingerprintCacheEntry fp_cache[FP_CACHE_SIZE];
+
+/* Settings that change how values are rendered or how the SQL is read */
+typedef struct FingerprintSettings
+{
+	int32		date_style;
+	int32		date_order;
+	int32		interval_style;
+	int32		extra_float_digits;
+	int32		bytea_output;
+	int32		xmlbinary;
+	int32		xmloption;
+	bool		standard_conforming_strings;
+	bool		transform_null_equals;
+	bool		array_nulls;
+} FingerprintSettings;
+
+/* Append a length-prefixed byte string, so that fields cannot run together */
 static void
-hash_field(pg_cryptohash_ctx *ctx, const char *data, size_t len)
+append_field(StringInfo buf, const void *data, size_t len)
 {
 	uint64		len64 = len;
 
-	hash_update(ctx, &len64, sizeof(len64));
-	hash_update(ctx, data, len);
+	appendBinaryStringInfo(buf, (const char *) &len64, sizeof(len64));
+	appendBinaryStringInfo(buf, (const char *) data, len);
+}
+
+static void
+append_string(StringInfo buf, const char *s)
+{
+	append_field(buf, s ? s : "", s ? strlen(s) : 0);
+}
+
+/*
+ * SHA-256 of the input, from the cache when the same input was hashed
+ * recently.
+ */
+static void
+fingerprint_hash(const char *input, int len, uint8 fingerprint[FINGERPRINT_LEN])
+{
+	FingerprintCacheEntry *slot = NULL;
+	pg_cryptohash_ctx *ctx;
+
+	if (len <= FP_CACHE_INPUT_MAX)
+	{
+		uint32		hash = hash_bytes((const unsigned char *) input, len);
+
+		slot = &fp_cache[hash % FP_CACHE_SIZE];
+		if (slot->input != NULL && slot->hash == hash && slot->len == len &&
+			memcmp(slot->input, input, len) == 0)
+		{
+			memcpy(fingerprint, slot->fingerprint, FINGERPRINT_LEN);
+			return;
+		}
+		if (slot->input != NULL)
+			pfree(slot->input);
+		slot->input = NULL;
+		slot->hash = hash;
+	}
+
+	ctx = pg_cryptohash_create(PG_SHA256);
+	if (ctx == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	if (pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) input, len) < 0 ||
+		pg_cryptohash_final(ctx, fingerprint, FINGERPRINT_LEN) < 0)
+		elog(ERROR, "could not compute fingerprint: %s",
+			 pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+
+	if (slot != NULL)
+	{
+		slot->input = MemoryContextAlloc(TopMemoryContext, len > 0 ? len : 1);
+		memcpy(slot->input, input, len);
+		slot->len = len;
+		memcpy(slot->fingerprint, fingerprint, FINGERPRINT_LEN);
+	}
 }
 
 /*
@@ -80,30 +154,28 @@ void
 fingerprint_compute(const char *sql, size_t sqllen, const QueryParams *params,
 					uint8 fingerprint[FINGERPRINT_LEN])
 {
-	pg_cryptohash_ctx *ctx;
+	StringInfoData buf;
 	uint64		sysid = GetSystemIdentifier();
 	Oid			path[MAX_SEARCH_PATH];
-	int			npath;
-	int32		n;
+	int32		npath;
+	int32		n = params ? params->nparams : 0;
+	FingerprintSettings settings;
 
-	ctx = pg_cryptohash_create(PG_SHA256);
-	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
-		elog(ERROR, "could not initialize fingerprint: %s",
-			 pg_cryptohash_error(ctx));
+	initStringInfo(&buf);
+	append_string(&buf, FINGERPRINT_VERSION);
+	appendBinaryStringInfo(&buf, (const char *) &sysid, sizeof(sysid));
+	appendBinaryStringInfo(&buf, (const char *) &MyDatabaseId,
+						   sizeof(MyDatabaseId));
+	append_field(&buf, sql, sqllen);
 
-	hash_field(ctx, FINGERPRINT_VERSION, strlen(FINGERPRINT_VERSION));
-	hash_update(ctx, &sysid, sizeof(sysid));
-	hash_update(ctx, &MyDatabaseId, sizeof(MyDatabaseId));
-	hash_field(ctx, sql, sqllen);
-
-	n = params ? params->nparams : 0;
-	hash_update(ctx, &n, sizeof(n));
+	appendBinaryStringInfo(&buf, (const char *) &n, sizeof(n));
 	for (int i = 0; i < n; i++)
 	{
-		hash_update(ctx, &params->types[i], sizeof(Oid));
-		if (params->nulls[i])
-			hash_field(ctx, "", 0);	/* null: no value, marked below */
-		else
+		appendBinaryStringInfo(&buf, (const char *) &params->types[i],
+							   sizeof(Oid));
+		appendBinaryStringInfo(&buf, (const char *) &params->nulls[i],
+							   sizeof(bool));
+		if (!params->nulls[i])
 		{
 			Oid			outfunc;
 			bool		isvarlena;
@@ -111,26 +183,35 @@ fingerprint_compute(const char *sql, size_t sqllen, const QueryParams *params,
 
 			getTypeOutputInfo(params->types[i], &outfunc, &isvarlena);
 			text = OidOutputFunctionCall(outfunc, params->values[i]);
-			hash_field(ctx, text, strlen(text));
+			append_string(&buf, text);
 			pfree(text);
 		}
-		hash_update(ctx, &params->nulls[i], sizeof(bool));
 	}
 
 	npath = fetch_search_path_array(path, MAX_SEARCH_PATH);
-	hash_update(ctx, &npath, sizeof(npath));
-	hash_update(ctx, path, sizeof(Oid) * Min(npath, MAX_SEARCH_PATH));
+	appendBinaryStringInfo(&buf, (const char *) &npath, sizeof(npath));
+	appendBinaryStringInfo(&buf, (const char *) path,
+						   sizeof(Oid) * Min(npath, MAX_SEARCH_PATH));
 
-	for (size_t i = 0; i < lengthof(fingerprint_settings); i++)
-	{
-		const char *value = GetConfigOption(fingerprint_settings[i],
-											true, false);
+	memset(&settings, 0, sizeof(settings));
+	settings.date_style = DateStyle;
+	settings.date_order = DateOrder;
+	settings.interval_style = IntervalStyle;
+	settings.extra_float_digits = extra_float_digits;
+	settings.bytea_output = bytea_output;
+	settings.xmlbinary = xmlbinary;
+	settings.xmloption = xmloption;
+	settings.standard_conforming_strings = standard_conforming_strings;
+	settings.transform_null_equals = Transform_null_equals;
+	settings.array_nulls = Array_nulls;
+	appendBinaryStringInfo(&buf, (const char *) &settings, sizeof(settings));
+	append_string(&buf, session_timezone ?
+				  pg_get_timezone_name(session_timezone) : NULL);
+	append_string(&buf, locale_monetary);
+	append_string(&buf, locale_numeric);
+	append_string(&buf, locale_time);
+	append_string(&buf, TSCurrentConfig);
 
-		hash_field(ctx, value ? value : "", value ? strlen(value) : 0);
-	}
-
-	if (pg_cryptohash_final(ctx, fingerprint, FINGERPRINT_LEN) < 0)
-		elog(ERROR, "could not finish fingerprint: %s",
-			 pg_cryptohash_error(ctx));
-	pg_cryptohash_free(ctx);
+	fingerprint_hash(buf.data, buf.len, fingerprint);
+	pfree(buf.data);
 }

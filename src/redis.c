@@ -621,7 +621,7 @@ redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
 	size_t		sent = 0;
 	size_t		received = 0;
 	int			nreplies = 0;
-	char	   *chunk;
+	static char chunk[RECV_CHUNK];
 
 	conn_in_request = true;
 
@@ -652,7 +652,6 @@ redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
 		}
 	}
 
-	chunk = palloc(RECV_CHUNK);
 	while (nreplies < req->ncommands)
 	{
 		void	   *reply = NULL;
@@ -714,8 +713,6 @@ redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
 			return false;
 		}
 	}
-	pfree(chunk);
-
 	conn_in_request = false;
 	return true;
 }

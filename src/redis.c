@@ -30,6 +30,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -438,6 +440,21 @@ redis_connect(RedisError *err)
 	}
 	conn = c;
 
+	/*
+	 * Until the handshake is done, the connection is not usable: if an
+	 * interrupt cuts the connect short, the next request drops it.
+	 */
+	conn_in_request = true;
+
+	/* requests are written whole; never let Nagle hold one back */
+	if (cacheaside_host[0] != '/')
+	{
+		int			one = 1;
+
+		(void) setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &one,
+						  sizeof(one));
+	}
+
 	if (!exit_callback_registered)
 	{
 		on_proc_exit(redis_at_exit, (Datum) 0);
@@ -534,6 +551,7 @@ redis_connect(RedisError *err)
 
 	redis_remember_settings();
 	reply_error_warned = false;
+	conn_in_request = false;
 	return true;
 }
 

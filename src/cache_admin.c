@@ -45,6 +45,24 @@ unexpected_reply(const char *command, const RedisReply *reply)
 }
 
 /*
+ * Start a request of one command on the entry under the caller's key;
+ * nextra more arguments follow.
+ */
+static void
+entry_command(RedisRequest *req, const char *command, text *key, int nextra)
+{
+	StringInfoData rkey;
+
+	initStringInfo(&rkey);
+	keyspace_entry_key(&rkey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
+	redis_request_init(req);
+	redis_command(req, 2 + nextra);
+	redis_arg_str(req, command);
+	redis_arg(req, rkey.data, rkey.len);
+	pfree(rkey.data);
+}
+
+/*
  * cache_invalidate(pattern text) RETURNS bigint
  *
  * Remove the entries whose keys match the Redis glob pattern.  The pattern
@@ -157,18 +175,10 @@ cache_invalidate(PG_FUNCTION_ARGS)
 Datum
 cache_get_ttl(PG_FUNCTION_ARGS)
 {
-	text	   *key = PG_GETARG_TEXT_PP(0);
-	StringInfoData rkey;
 	RedisRequest req;
 	RedisReply *reply;
 
-	initStringInfo(&rkey);
-	keyspace_entry_key(&rkey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
-
-	redis_request_init(&req);
-	redis_command(&req, 2);
-	redis_arg_str(&req, "TTL");
-	redis_arg(&req, rkey.data, rkey.len);
+	entry_command(&req, "TTL", PG_GETARG_TEXT_PP(0), 0);
 	reply = redis_execute(&req, 1024, REDIS_FAIL_ERROR);
 
 	if (reply->kind != REDIS_KIND_INTEGER)
@@ -187,9 +197,7 @@ cache_get_ttl(PG_FUNCTION_ARGS)
 Datum
 cache_set_ttl(PG_FUNCTION_ARGS)
 {
-	text	   *key = PG_GETARG_TEXT_PP(0);
 	int32		ttl = PG_GETARG_INT32(1);
-	StringInfoData rkey;
 	RedisRequest req;
 	RedisReply *reply;
 
@@ -200,13 +208,7 @@ cache_set_ttl(PG_FUNCTION_ARGS)
 				 errdetail("The ttl given was %d.", ttl),
 				 errhint("Use cache_invalidate() to remove an entry.")));
 
-	initStringInfo(&rkey);
-	keyspace_entry_key(&rkey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
-
-	redis_request_init(&req);
-	redis_command(&req, 3);
-	redis_arg_str(&req, "EXPIRE");
-	redis_arg(&req, rkey.data, rkey.len);
+	entry_command(&req, "EXPIRE", PG_GETARG_TEXT_PP(0), 1);
 	redis_arg_int(&req, ttl);
 	reply = redis_execute(&req, 1024, REDIS_FAIL_ERROR);
 

@@ -91,15 +91,15 @@ SELECT cache_invalidate('pw');
 \echo :LAST_ERROR_SQLSTATE
 -- a file others can read is refused before it is used
 COPY (SELECT 'sekrit') TO '/tmp/cacheaside_regress_pw';
-COPY (SELECT 1) TO PROGRAM 'chmod 0644 /tmp/cacheaside_regress_pw';
+COPY (SELECT 1) TO PROGRAM 'cat >/dev/null; chmod 0644 /tmp/cacheaside_regress_pw';
 SET cacheaside.password_file = '/tmp/cacheaside_regress_pw';
 SELECT cache_invalidate('pw');
 \echo :LAST_ERROR_SQLSTATE
 -- a private file is used: this Redis has no password, so it refuses AUTH
-COPY (SELECT 1) TO PROGRAM 'chmod 0600 /tmp/cacheaside_regress_pw';
+COPY (SELECT 1) TO PROGRAM 'cat >/dev/null; chmod 0600 /tmp/cacheaside_regress_pw';
 SELECT cache_invalidate('pw');
 \echo :LAST_ERROR_SQLSTATE
-COPY (SELECT 1) TO PROGRAM 'rm -f /tmp/cacheaside_regress_pw';
+COPY (SELECT 1) TO PROGRAM 'cat >/dev/null; rm -f /tmp/cacheaside_regress_pw';
 RESET cacheaside.password_file;
 RESET cacheaside.retry_interval;
 SELECT cache_invalidate('pw');

@@ -46,6 +46,7 @@ typedef struct JsonReceiver
 {
 	DestReceiver pub;
 	StringInfo	buf;			/* the result, in the caller's context */
+	MemoryContext callercxt;	/* where the result and tupdesc live */
 	MemoryContext rowcxt;		/* reset after each row */
 	TupleDesc	tupdesc;		/* blessed copy of the result descriptor */
 	uint64		nrows;
@@ -227,7 +228,7 @@ json_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	JsonReceiver *receiver = (JsonReceiver *) self;
 	MemoryContext oldcxt;
 
-	oldcxt = MemoryContextSwitchTo(GetMemoryChunkContext(receiver->buf->data));
+	oldcxt = MemoryContextSwitchTo(receiver->callercxt);
 	receiver->tupdesc = CreateTupleDescCopy(typeinfo);
 	BlessTupleDesc(receiver->tupdesc);
 	MemoryContextSwitchTo(oldcxt);
@@ -339,6 +340,7 @@ query_run_json(const char *sql, const QueryParams *params,
 	receiver.pub.rDestroy = json_destroy;
 	receiver.pub.mydest = DestNone;
 	receiver.buf = buf;
+	receiver.callercxt = callercxt;
 	receiver.rowcxt = AllocSetContextCreate(CurrentMemoryContext,
 											"cacheaside row",
 											ALLOCSET_DEFAULT_SIZES);
@@ -364,7 +366,6 @@ query_run_json(const char *sql, const QueryParams *params,
 
 	AtEOXact_GUC(true, nestlevel);
 
-	result->nrows = receiver.nrows;
 	MemoryContextDelete(receiver.rowcxt);
 	SPI_finish();
 

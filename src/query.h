@@ -23,7 +23,6 @@ typedef struct QueryParams
 typedef struct QueryResult
 {
 	text	   *json;			/* the JSON array, as a text datum */
-	uint64		nrows;
 	int			nrelations;		/* relations the query depends on */
 	Oid		   *relations;
 } QueryResult;

@@ -22,8 +22,9 @@ SELECT cache_aside_query('comments:name=Alice',
 SELECT test_redis('EXISTS', test_rkey('comments:name=Alice'));
 SELECT test_redis('TTL', test_rkey('comments:name=Alice'))::int BETWEEN 590 AND 600 AS ttl_set;
 
--- a hit is served from Redis: change the table without invalidating, the
--- cached rows come back
+-- a hit is served from Redis: with automatic invalidation off, change the
+-- table without invalidating, the cached rows come back
+SET cacheaside.auto_invalidate = off;
 UPDATE comments SET content = 'edited' WHERE id = 1;
 SELECT cache_aside_query('comments:name=Alice',
 	'SELECT users.id, users.name, users.email, comments.id, comments.content
@@ -31,7 +32,16 @@ SELECT cache_aside_query('comments:name=Alice',
 	  WHERE users.name = $1 AND users.email = $2 ORDER BY comments.id',
 	600, 'Alice', 'alice@example.com');
 
--- invalidated, the next call sees the edit
+-- with it on (the default), the committed UPDATE made the entry a miss
+RESET cacheaside.auto_invalidate;
+SELECT cache_aside_query('comments:name=Alice',
+	'SELECT users.id, users.name, users.email, comments.id, comments.content
+	   FROM users JOIN comments ON users.id = comments.user_id
+	  WHERE users.name = $1 AND users.email = $2 ORDER BY comments.id',
+	600, 'Alice', 'alice@example.com');
+UPDATE comments SET content = 'Great post!' WHERE id = 1;
+
+-- invalidated by hand, the next call is a miss too
 SELECT cache_invalidate('comments:name=Alice');
 SELECT cache_aside_query('comments:name=Alice',
 	'SELECT users.id, users.name, users.email, comments.id, comments.content
@@ -77,7 +87,9 @@ SELECT cache_aside_query('table', 'TABLE users', 60);
 SELECT cache_aside_query('values', 'VALUES (1, ''a''), (2, NULL)', 60);
 SELECT cache_aside_query('with', 'WITH c AS (SELECT count(*) AS n FROM comments) SELECT n FROM c', 60);
 
--- expiry: once Redis expires the entry, the next call is a miss
+-- expiry: once Redis expires the entry, the next call is a miss (with
+-- automatic invalidation off, the INSERT alone would not make it one)
+SET cacheaside.auto_invalidate = off;
 SELECT cache_aside_query('expiring', 'SELECT count(*) AS n FROM comments', 60);
 INSERT INTO comments (content, user_id) VALUES ('new', 3);
 SELECT cache_aside_query('expiring', 'SELECT count(*) AS n FROM comments', 60);
@@ -85,3 +97,4 @@ SELECT test_redis('PEXPIRE', test_rkey('expiring'), '1');
 SELECT pg_sleep(0.05);
 SELECT test_redis('EXISTS', test_rkey('expiring'));
 SELECT cache_aside_query('expiring', 'SELECT count(*) AS n FROM comments', 60);
+RESET cacheaside.auto_invalidate;

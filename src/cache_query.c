@@ -20,8 +20,13 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "config.h"
@@ -30,6 +35,7 @@
 #include "keyspace.h"
 #include "query.h"
 #include "redis.h"
+#include "track.h"
 
 PG_FUNCTION_INFO_V1(cache_aside_query);
 PG_FUNCTION_INFO_V1(cache_aside_query_params);
@@ -38,15 +44,16 @@ PG_FUNCTION_INFO_V1(cache_aside_query_params);
 #define REPLY_FRAMING	64
 
 /*
- * Look the entry up.  Returns the cached JSON on a hit, NULL on a miss;
- * *usable is set to false when Redis could not be used at all.
+ * Look the entry up.  Returns the cached JSON if Redis holds a valid entry
+ * of this computation (decoded into *entry), NULL otherwise; *usable is
+ * set to false when Redis could not be used at all.
  */
 static text *
-cache_lookup(StringInfo rkey, const uint8 *fingerprint, bool *usable)
+cache_lookup(StringInfo rkey, const uint8 *fingerprint, bool *usable,
+			 CacheEntry *entry)
 {
 	RedisRequest req;
 	RedisReply *reply;
-	CacheEntry	entry;
 	const char *invalid;
 
 	redis_request_init(&req);
@@ -80,17 +87,107 @@ cache_lookup(StringInfo rkey, const uint8 *fingerprint, bool *usable)
 		return NULL;
 	}
 
-	invalid = entry_decode(reply->str, reply->len, &entry);
+	invalid = entry_decode(reply->str, reply->len, entry);
 	if (invalid != NULL)
 	{
 		elog(DEBUG1, "cacheaside: ignoring entry \"%s\": %s",
 			 rkey->data, invalid);
 		return NULL;
 	}
-	if (memcmp(entry.fingerprint, fingerprint, FINGERPRINT_LEN) != 0)
+	if (memcmp(entry->fingerprint, fingerprint, FINGERPRINT_LEN) != 0)
 		return NULL;			/* made by another query under this key */
 
-	return entry_payload_text(&entry);
+	return entry_payload_text(entry);
+}
+
+/*
+ * May this session be served a decoded entry?
+ */
+static bool
+cache_servable(StringInfo rkey, const CacheEntry *entry, TrackMode mode)
+{
+	TrackVerdict verdict;
+
+	if (mode != TRACK_ON)
+	{
+		/* TTL only: but never an entry this transaction's writes affect */
+		verdict = track_written_by_me(entry->relations, entry->nrelations) ?
+			TRACK_WRITTEN : TRACK_VALID;
+	}
+	else if (!(entry->flags & ENTRY_TRACKED))
+		verdict = TRACK_CHANGED;	/* made where writes were not tracked */
+	else if (IsolationIsSerializable())
+	{
+		/* a hit would take no predicate locks: run the query instead */
+		elog(DEBUG1, "cacheaside: not serving \"%s\" in a serializable transaction",
+			 rkey->data);
+		return false;
+	}
+	else
+		verdict = track_check(entry->relations, entry->nrelations,
+							  entry->epoch, entry->as_of, NULL);
+
+	if (verdict == TRACK_VALID)
+		return true;
+	elog(DEBUG1, "cacheaside: not serving \"%s\": %s", rkey->data,
+		 verdict == TRACK_CHANGED ? "what it read has changed" :
+		 verdict == TRACK_WRITTEN ? "this transaction wrote what it read" :
+		 "this transaction's snapshot is older than the entry");
+	return false;
+}
+
+/*
+ * May a result computed from relids be stored?  as_of is the commit
+ * sequence number read before the query ran, when writes are tracked.
+ */
+static bool
+cache_storable(StringInfo rkey, const Oid *relids, int nrelids,
+			   bool tracked, uint64 as_of)
+{
+	const char *why = NULL;
+	TrackVerdict verdict;
+
+	for (int i = 0; i < nrelids && why == NULL; i++)
+	{
+		HeapTuple	tuple = SearchSysCache1(RELOID,
+											ObjectIdGetDatum(relids[i]));
+
+		if (!HeapTupleIsValid(tuple))
+		{
+			why = "a relation it read was dropped";
+			break;
+		}
+		/* another session can end up with the same temporary schema */
+		if (((Form_pg_class) GETSTRUCT(tuple))->relpersistence ==
+			RELPERSISTENCE_TEMP)
+			why = "it read a temporary table";
+		/* writes to system catalogs are not tracked */
+		else if (tracked && relids[i] < FirstNormalObjectId)
+			why = "it read a system catalog";
+		ReleaseSysCache(tuple);
+	}
+	if (why == NULL)
+	{
+		if (tracked)
+			verdict = track_check(relids, nrelids, track_epoch(), as_of, NULL);
+		else if (track_written_by_me(relids, nrelids))
+			verdict = TRACK_WRITTEN;
+		else if (IsolationUsesXactSnapshot())
+			verdict = TRACK_SNAPSHOT;	/* cannot tell how old it is */
+		else
+			verdict = TRACK_VALID;
+
+		if (verdict == TRACK_CHANGED)
+			why = "what it read changed while it ran";
+		else if (verdict == TRACK_WRITTEN)
+			why = "this transaction wrote what it read";
+		else if (verdict == TRACK_SNAPSHOT)
+			why = "this transaction's snapshot may miss committed writes";
+	}
+	if (why == NULL)
+		return true;
+	elog(DEBUG1, "cacheaside: not caching \"%s\": %s", rkey->data, why);
+	return false;
 }
 
 /*
@@ -98,6 +195,7 @@ cache_lookup(StringInfo rkey, const uint8 *fingerprint, bool *usable)
  */
 static void
 cache_store(StringInfo rkey, const uint8 *fingerprint, QueryResult *result,
+			const Oid *relids, int nrelids, bool tracked, uint64 as_of,
 			int ttl)
 {
 	CacheEntry	entry;
@@ -106,10 +204,13 @@ cache_store(StringInfo rkey, const uint8 *fingerprint, QueryResult *result,
 	RedisReply *reply;
 	size_t		total;
 
+	entry.flags = tracked ? ENTRY_TRACKED : 0;
+	entry.epoch = tracked ? track_epoch() : 0;
+	entry.as_of = tracked ? as_of : 0;
 	entry.created = GetCurrentTimestamp();
 	memcpy(entry.fingerprint, fingerprint, FINGERPRINT_LEN);
-	entry.nrelations = result->nrelations;
-	entry.relations = result->relations;
+	entry.nrelations = nrelids;
+	entry.relations = (Oid *) relids;
 	entry.payload = VARDATA(result->json);
 	entry.payload_len = VARSIZE(result->json) - VARHDRSZ;
 
@@ -144,6 +245,25 @@ cache_store(StringInfo rkey, const uint8 *fingerprint, QueryResult *result,
 }
 
 /*
+ * Run the query, recording in fill every relation the executor opens.
+ */
+static void
+cache_run_recording(const char *sql, const QueryParams *params,
+					QueryResult *result, TrackFill *fill)
+{
+	track_fill_begin(fill);
+	PG_TRY();
+	{
+		query_run_json(sql, params, result);
+	}
+	PG_FINALLY();
+	{
+		track_fill_end(fill);
+	}
+	PG_END_TRY();
+}
+
+/*
  * The body of both SQL-callable variants.
  */
 static Datum
@@ -158,6 +278,13 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 	text	   *json;
 	QueryResult result;
 	bool		usable;
+	CacheEntry	entry;
+	TrackMode	mode;
+	TrackFill	fill;
+	bool		tracked;
+	uint64		as_of = 0;
+	Oid		   *relids;
+	int			nrelids;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -186,20 +313,49 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 		PG_RETURN_TEXT_P(result.json);
 	}
 
+	mode = track_mode();
 	fingerprint_compute(VARDATA_ANY(sqltext), VARSIZE_ANY_EXHDR(sqltext),
 						params, fingerprint);
 	initStringInfo(&rkey);
 	keyspace_entry_key(&rkey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
 
-	json = cache_lookup(&rkey, fingerprint, &usable);
-	if (json != NULL)
+	json = cache_lookup(&rkey, fingerprint, &usable, &entry);
+	if (json != NULL && cache_servable(&rkey, &entry, mode))
+	{
+		/* a query being cached around this call read these too */
+		track_fill_add(entry.relations, entry.nrelations);
 		PG_RETURN_TEXT_P(json);
+	}
 
+	/*
+	 * Miss.  The commit sequence number is read before the query takes its
+	 * snapshot: any commit it does not count is visible to the query.
+	 */
+	tracked = track_writes_tracked();
+	if (tracked)
+		as_of = track_as_of();
 	sql = text_to_cstring(sqltext);
-	query_run_json(sql, params, &result);
+	cache_run_recording(sql, params, &result, &fill);
+
+	/* what the executor opened, and what the plan depends on */
+	relids = palloc(sizeof(Oid) * (fill.nrelids + result.nrelations + 1));
+	nrelids = 0;
+	for (int i = 0; i < fill.nrelids; i++)
+		relids[nrelids++] = fill.relids[i];
+	for (int i = 0; i < result.nrelations; i++)
+	{
+		bool		known = false;
+
+		for (int j = 0; j < fill.nrelids && !known; j++)
+			known = (fill.relids[j] == result.relations[i]);
+		if (!known)
+			relids[nrelids++] = result.relations[i];
+	}
+
 	/* after a failed lookup, do not make the call wait on Redis twice */
-	if (usable)
-		cache_store(&rkey, fingerprint, &result, ttl);
+	if (usable && cache_storable(&rkey, relids, nrelids, tracked, as_of))
+		cache_store(&rkey, fingerprint, &result, relids, nrelids,
+					tracked, as_of, ttl);
 	PG_RETURN_TEXT_P(result.json);
 }
 

@@ -12,6 +12,8 @@
  *	fingerprint.c	what identifies the computation behind an entry
  *	entry.c			the binary entry format: encode, decode, validate
  *	query.c			read-only check and execution of a query into JSON
+ *	track.c			automatic invalidation: commits recorded in shared memory,
+ *					what each query read, whether an entry is still valid
  *	cache_query.c	cache_aside_query(): the cache-aside logic
  *	cache_admin.c	cache_invalidate(), cache_get_ttl(), cache_set_ttl()
  *
@@ -22,6 +24,7 @@
 #include "fmgr.h"
 
 #include "config.h"
+#include "track.h"
 
 PG_MODULE_MAGIC;
 
@@ -31,4 +34,5 @@ void
 _PG_init(void)
 {
 	config_define_gucs();
+	track_init();
 }

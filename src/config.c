@@ -29,6 +29,7 @@ int			cacheaside_default_ttl = 300;
 int			cacheaside_connect_timeout = 200;
 int			cacheaside_command_timeout = 200;
 bool		cacheaside_enabled = true;
+bool		cacheaside_auto_invalidate = true;
 
 /*
  * A key prefix may contain anything Redis accepts in a key, but an empty
@@ -148,6 +149,15 @@ config_define_gucs(void)
 							 gettext_noop("When off, cache_aside_query always runs its query and nothing touches Redis."),
 							 NULL,
 							 &cacheaside_enabled,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("cacheaside.auto_invalidate",
+							 gettext_noop("When off, cached results are served until their TTL ends even if the tables they read have changed."),
+							 gettext_noop("Writes are tracked either way; this only decides whether hits are checked against them."),
+							 &cacheaside_auto_invalidate,
 							 true,
 							 PGC_USERSET,
 							 0,

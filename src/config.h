@@ -22,6 +22,7 @@ extern int	cacheaside_default_ttl;
 extern int	cacheaside_connect_timeout;
 extern int	cacheaside_command_timeout;
 extern bool cacheaside_enabled;
+extern bool cacheaside_auto_invalidate;
 
 extern void config_define_gucs(void);
 

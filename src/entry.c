@@ -4,18 +4,20 @@
  *	  The format of a cache entry, independent of where its bytes are kept.
  *
  * An entry is a header followed by the JSON text.  All integers are
- * big-endian.  Version 1:
+ * big-endian.  Version 2:
  *
  *	offset	size
- *	0		4	magic "CAE" and the format version (1)
- *	4		4	header length H: a multiple of 8, at least 64
+ *	0		4	magic "CAE" and the format version (2)
+ *	4		4	header length H: a multiple of 8, at least 80
  *	8		4	CRC-32C of every byte from offset 12 to the end
- *	12		4	flags, 0 in version 1
+ *	12		4	flags: 1 = tracked (the next two fields are meaningful)
  *	16		8	creation time (TimestampTz)
  *	24		32	fingerprint of the computation (fingerprint.c)
- *	56		4	number of relations N the query depends on
+ *	56		4	number of relations N the query read
  *	60		4	reserved, 0
- *	64		4*N	relation OIDs
+ *	64		8	epoch: the start of the cluster the entry was made in
+ *	72		8	as of: the commit sequence number its query saw (track.c)
+ *	80		4*N	relation OIDs
  *	...			zero padding up to H
  *	H		...	the JSON text (the rest of the value)
  *
@@ -100,12 +102,14 @@ entry_encode_header(StringInfo buf, const CacheEntry *entry)
 	appendStringInfoChar(buf, (char) ENTRY_VERSION);
 	append_u32(buf, (uint32) hlen);
 	append_u32(buf, 0);			/* CRC, filled in below */
-	append_u32(buf, 0);			/* flags */
+	append_u32(buf, entry->flags);
 	append_u64(buf, (uint64) entry->created);
 	appendBinaryStringInfo(buf, (const char *) entry->fingerprint,
 						   FINGERPRINT_LEN);
 	append_u32(buf, (uint32) entry->nrelations);
 	append_u32(buf, 0);			/* reserved */
+	append_u64(buf, entry->epoch);
+	append_u64(buf, entry->as_of);
 	for (int i = 0; i < entry->nrelations; i++)
 		append_u32(buf, entry->relations[i]);
 	while ((size_t) buf->len < hlen)
@@ -151,9 +155,14 @@ entry_decode(char *data, size_t len, CacheEntry *entry)
 	if (crc != read_u32(data + 8))
 		return "checksum mismatch";
 
-	if (read_u32(data + 12) != 0)
+	entry->flags = read_u32(data + 12);
+	if ((entry->flags & ~ENTRY_TRACKED) != 0)
 		return "unknown entry flags";
 
+	entry->epoch = read_u64(data + 64);
+	entry->as_of = read_u64(data + 72);
+	if (!(entry->flags & ENTRY_TRACKED) && (entry->epoch | entry->as_of) != 0)
+		return "malformed header";
 	entry->created = (TimestampTz) read_u64(data + 16);
 	memcpy(entry->fingerprint, data + 24, FINGERPRINT_LEN);
 	entry->nrelations = (int) nrel;

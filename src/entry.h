@@ -13,15 +13,21 @@
 
 #include "fingerprint.h"
 
-#define ENTRY_VERSION		1
-#define ENTRY_FIXED_SIZE	64
+#define ENTRY_VERSION		2
+#define ENTRY_FIXED_SIZE	80
+
+/* Flags */
+#define ENTRY_TRACKED		0x0001	/* epoch and as_of are meaningful */
 
 /* A decoded entry, or the description of one to encode */
 typedef struct CacheEntry
 {
+	uint32		flags;
 	TimestampTz created;
 	uint8		fingerprint[FINGERPRINT_LEN];
-	int			nrelations;
+	uint64		epoch;			/* cluster start the entry was made in */
+	uint64		as_of;			/* commit sequence number it saw (track.c) */
+	int			nrelations;		/* relations its query read */
 	Oid		   *relations;
 	char	   *payload;		/* the JSON text, not NUL-terminated */
 	size_t		payload_len;

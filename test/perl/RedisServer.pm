@@ -295,14 +295,16 @@ sub logfile { return $_[0]->{logfile}; }
 
 =item $server->pg_conf()
 
-postgresql.conf lines pointing cacheaside at this server.
+postgresql.conf lines pointing cacheaside at this server, with the library
+preloaded (automatic invalidation on), as in production.
 
 =cut
 
 sub pg_conf
 {
 	my $self = shift;
-	return "cacheaside.host = '$self->{host}'\ncacheaside.port = $self->{port}\n";
+	return "shared_preload_libraries = 'cacheaside'\n"
+	  . "cacheaside.host = '$self->{host}'\ncacheaside.port = $self->{port}\n";
 }
 
 =back

@@ -44,6 +44,7 @@ my $node = PostgreSQL::Test::Cluster->new('auth');
 $node->init;
 $node->append_conf(
 	'postgresql.conf', qq{
+shared_preload_libraries = 'cacheaside'
 cacheaside.host = '$socket'
 cacheaside.password_file = '$pwfile'
 cacheaside.retry_interval = 0

@@ -1,0 +1,775 @@
+/*-------------------------------------------------------------------------
+ *
+ * track.c
+ *	  Automatic invalidation: which committed writes an entry has missed.
+ *
+ * Every cached result comes from one cluster: the fingerprint of an entry
+ * includes the system identifier and the database, so only writes
+ * committed in this cluster can make it stale.  This cluster's shared
+ * memory is therefore where commits are recorded, and checking an entry
+ * costs no Redis round trip at all, and a commit never waits on Redis.
+ *
+ * Shared memory holds a global sequence number and an array of slots; a
+ * relation (database, OID) hashes to one slot.  Each slot holds
+ *
+ *	last		the sequence number of the latest commit that wrote to a
+ *				relation of the slot
+ *	last_xid	the largest transaction ID among those commits
+ *	inflight	the number of transactions that wrote to a relation of the
+ *				slot and are between pre-commit and the end of commit
+ *
+ * A writing transaction, at XACT_EVENT_PRE_COMMIT (before its commit can
+ * become visible), finds the relations it wrote from the locks it holds
+ * (RowExclusiveLock or stronger, save ShareUpdateExclusiveLock and
+ * ShareLock, which VACUUM, ANALYZE and CREATE INDEX take), adds their
+ * inheritance and partition ancestors, and raises the slots' inflight
+ * counts.  At XACT_EVENT_COMMIT (after its commit became visible, before
+ * COMMIT returns) it takes the next sequence number, stores it in the
+ * slots' last, and lowers inflight again.  Locks cover every way of
+ * writing: DML, MERGE, COPY, TRUNCATE, cascades and triggers, writes in
+ * functions, DDL, logical replication apply, and extensions' own writes.
+ *
+ * A fill reads the sequence number before its query takes its snapshot
+ * (the entry's "as of"), and records every relation its executor opened,
+ * including those read inside functions.  The entry is valid as long as
+ * no slot of its relations has a last above its as-of, and none has a
+ * writer in flight.  Collisions of the hash only cause extra misses.
+ *
+ * Shared memory does not survive a restart, but committed writes do; each
+ * start of the cluster draws a random epoch, and entries of another epoch
+ * are misses.
+ *
+ * Prepared transactions commit through COMMIT PREPARED, possibly in
+ * another session or after a restart, when what they wrote is no longer
+ * known: COMMIT PREPARED invalidates every entry of the database.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/transam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_inherits.h"
+#include "common/hashfn.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "port/atomics.h"
+#include "storage/ipc.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "tcop/utility.h"
+#include "utils/fmgroids.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "config.h"
+#include "track.h"
+
+#if PG_VERSION_NUM < 150000 || PG_VERSION_NUM >= 160000
+#error "track.c reads the lock manager's per-backend state as laid out in PostgreSQL 15"
+#endif
+
+/* Number of slots: a power of two */
+#define TRACK_SLOTS			65536
+
+/*
+ * How lock.c packs fast-path locks into PGPROC.fpLockBits (PostgreSQL 15):
+ * three bits per slot, one per weak lock mode, AccessShareLock first.
+ */
+#define FP_BITS_PER_SLOT	3
+#define FP_LOCKNUMBER_OFFSET 1
+#define FP_GET_BITS(proc, n) \
+	(((proc)->fpLockBits >> (FP_BITS_PER_SLOT * (n))) & ((1 << FP_BITS_PER_SLOT) - 1))
+#define FP_HOLDS(bits, mode) \
+	(((bits) & (1 << ((mode) - FP_LOCKNUMBER_OFFSET))) != 0)
+
+/* Lock modes that writing a relation, or changing its definition, takes */
+#define WRITE_LOCK_MASK \
+	(LOCKBIT_ON(RowExclusiveLock) | LOCKBIT_ON(ShareRowExclusiveLock) | \
+	 LOCKBIT_ON(ExclusiveLock) | LOCKBIT_ON(AccessExclusiveLock))
+
+typedef struct TrackSlot
+{
+	pg_atomic_uint64 last;
+	pg_atomic_uint64 last_xid;
+	pg_atomic_uint32 inflight;
+} TrackSlot;
+
+typedef struct TrackShared
+{
+	uint64		epoch;
+	pg_atomic_uint64 seq;
+	TrackSlot	slots[TRACK_SLOTS];
+} TrackShared;
+
+static TrackShared *shared = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/* The fill running in this backend, innermost first */
+static TrackFill *current_fill = NULL;
+
+/* Slots this transaction marked in flight at pre-commit */
+static uint32 *pending_slots = NULL;
+static int	npending = 0;
+static uint64 pending_xid = 0;
+static bool exit_callback_registered = false;
+
+/* One message per backend about tracking being unavailable */
+static bool unavailable_warned = false;
+
+
+/* ----------------------------------------------------------------
+ * Slots
+ * ----------------------------------------------------------------
+ */
+
+static inline uint32
+slot_of(Oid dbid, Oid relid)
+{
+	return hash_combine(murmurhash32(dbid), murmurhash32(relid)) &
+		(TRACK_SLOTS - 1);
+}
+
+static inline void
+atomic_max_u64(pg_atomic_uint64 *ptr, uint64 value)
+{
+	uint64		current = pg_atomic_read_u64(ptr);
+
+	while (current < value &&
+		   !pg_atomic_compare_exchange_u64(ptr, &current, value))
+		;
+}
+
+/*
+ * Has slot seen a commit after as_of, or is a writer of it committing now?
+ * The writer raises inflight before its commit is visible and lowers it
+ * after setting last, so reading inflight first and last second cannot
+ * miss a visible commit.
+ */
+static inline bool
+slot_changed(uint32 slot, uint64 as_of, uint64 *last_xid)
+{
+	TrackSlot  *s = &shared->slots[slot];
+	uint32		inflight = pg_atomic_read_u32(&s->inflight);
+
+	pg_read_barrier();
+	if (inflight != 0 || pg_atomic_read_u64(&s->last) > as_of)
+		return true;
+	*last_xid = Max(*last_xid, pg_atomic_read_u64(&s->last_xid));
+	return false;
+}
+
+static void
+slots_mark(const uint32 *slots, int nslots)
+{
+	for (int i = 0; i < nslots; i++)
+		pg_atomic_fetch_add_u32(&shared->slots[slots[i]].inflight, 1);
+}
+
+static void
+slots_unmark(const uint32 *slots, int nslots)
+{
+	for (int i = 0; i < nslots; i++)
+		pg_atomic_fetch_sub_u32(&shared->slots[slots[i]].inflight, 1);
+}
+
+/*
+ * Record a commit that wrote the given slots: a new sequence number in
+ * each, then the writer is no longer in flight.
+ */
+static void
+slots_bump(const uint32 *slots, int nslots, uint64 xid)
+{
+	uint64		seq = pg_atomic_add_fetch_u64(&shared->seq, 1);
+
+	for (int i = 0; i < nslots; i++)
+	{
+		atomic_max_u64(&shared->slots[slots[i]].last, seq);
+		atomic_max_u64(&shared->slots[slots[i]].last_xid, xid);
+	}
+	pg_write_barrier();
+	slots_unmark(slots, nslots);
+}
+
+
+/* ----------------------------------------------------------------
+ * Shared memory
+ * ----------------------------------------------------------------
+ */
+
+static void
+track_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(TrackShared)));
+}
+
+static void
+track_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("cacheaside", sizeof(TrackShared), &found);
+	if (!found)
+	{
+		/* a new epoch: entries of every earlier start become misses */
+		do
+		{
+			if (!pg_strong_random(&shared->epoch, sizeof(shared->epoch)))
+				shared->epoch = (uint64) GetCurrentTimestamp() ^
+					((uint64) MyProcPid << 32);
+		} while (shared->epoch == 0);
+		pg_atomic_init_u64(&shared->seq, 0);
+		for (int i = 0; i < TRACK_SLOTS; i++)
+		{
+			pg_atomic_init_u64(&shared->slots[i].last, 0);
+			pg_atomic_init_u64(&shared->slots[i].last_xid, 0);
+			pg_atomic_init_u32(&shared->slots[i].inflight, 0);
+		}
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+
+/* ----------------------------------------------------------------
+ * What a transaction wrote
+ * ----------------------------------------------------------------
+ */
+
+typedef struct OidArray
+{
+	Oid		   *oids;
+	int			n;
+	int			max;
+} OidArray;
+
+static void
+oid_array_add(OidArray *array, Oid oid)
+{
+	if (array->n == array->max)
+	{
+		array->max = Max(16, array->max * 2);
+		array->oids = array->oids == NULL ?
+			palloc(sizeof(Oid) * array->max) :
+			repalloc(array->oids, sizeof(Oid) * array->max);
+	}
+	array->oids[array->n++] = oid;
+}
+
+static int
+uint32_cmp(const void *a, const void *b)
+{
+	uint32		x = *(const uint32 *) a;
+	uint32		y = *(const uint32 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* At most this many written relations are told apart at one commit */
+#define MAX_WRITE_LOCKS		1024
+
+/*
+ * Collect the user relations of this database on which this backend holds
+ * a lock of a writing mode.  Returns false if there were more than
+ * MAX_WRITE_LOCKS of them (the caller then treats the whole database as
+ * written).
+ *
+ * The fast-path slots and the main lock table are both read: another
+ * backend may move our fast-path locks to the main table, which it does
+ * only while holding our fpInfoLock, so holding that lock for the whole
+ * scan sees every lock exactly once.  Nothing is allocated while LWLocks
+ * are held.
+ */
+static bool
+collect_write_locks(OidArray *out)
+{
+	Oid			found[MAX_WRITE_LOCKS];
+	int			nfound = 0;
+	bool		overflow = false;
+
+	LWLockAcquire(&MyProc->fpInfoLock, LW_SHARED);
+
+	for (int f = 0; f < FP_LOCK_SLOTS_PER_BACKEND; f++)
+	{
+		uint64		bits = FP_GET_BITS(MyProc, f);
+
+		/* fast-path locks are weak: only RowExclusiveLock writes */
+		if (FP_HOLDS(bits, RowExclusiveLock))
+			found[nfound++] = MyProc->fpRelId[f];
+	}
+
+	for (int p = 0; p < NUM_LOCK_PARTITIONS && !overflow; p++)
+	{
+		SHM_QUEUE  *procLocks = &MyProc->myProcLocks[p];
+		PROCLOCK   *proclock;
+
+		if (SHMQueueNext(procLocks, procLocks,
+						 offsetof(PROCLOCK, procLink)) == NULL)
+			continue;
+
+		LWLockAcquire(LockHashPartitionLockByIndex(p), LW_SHARED);
+		proclock = (PROCLOCK *) SHMQueueNext(procLocks, procLocks,
+											 offsetof(PROCLOCK, procLink));
+		while (proclock != NULL)
+		{
+			LOCK	   *lock = proclock->tag.myLock;
+
+			if (lock->tag.locktag_type == LOCKTAG_RELATION &&
+				lock->tag.locktag_lockmethodid == DEFAULT_LOCKMETHOD &&
+				lock->tag.locktag_field1 == MyDatabaseId &&
+				(proclock->holdMask & WRITE_LOCK_MASK) != 0)
+			{
+				if (nfound == MAX_WRITE_LOCKS)
+				{
+					overflow = true;
+					break;
+				}
+				found[nfound++] = (Oid) lock->tag.locktag_field2;
+			}
+			proclock = (PROCLOCK *) SHMQueueNext(procLocks, &proclock->procLink,
+												 offsetof(PROCLOCK, procLink));
+		}
+		LWLockRelease(LockHashPartitionLockByIndex(p));
+	}
+
+	LWLockRelease(&MyProc->fpInfoLock);
+
+	for (int i = 0; i < nfound; i++)
+		if (found[i] >= FirstNormalObjectId)
+			oid_array_add(out, found[i]);
+	return !overflow;
+}
+
+/*
+ * Add the inheritance and partition ancestors of every relation in rels:
+ * a query on a parent reads its children, and a partition attached in
+ * this transaction changes what its new parent returns.
+ */
+static void
+add_ancestors(OidArray *rels)
+{
+	Relation	inherits = table_open(InheritsRelationId, AccessShareLock);
+
+	/* rels grows as parents are found: they are searched in turn */
+	for (int i = 0; i < rels->n; i++)
+	{
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tuple;
+
+		ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(rels->oids[i]));
+		scan = systable_beginscan(inherits, InheritsRelidSeqnoIndexId, true,
+								  NULL, 1, &key);
+		while ((tuple = systable_getnext(scan)) != NULL)
+		{
+			Oid			parent = ((Form_pg_inherits) GETSTRUCT(tuple))->inhparent;
+			bool		known = false;
+
+			for (int j = 0; j < rels->n && !known; j++)
+				known = (rels->oids[j] == parent);
+			if (!known)
+				oid_array_add(rels, parent);
+		}
+		systable_endscan(scan);
+	}
+	table_close(inherits, AccessShareLock);
+}
+
+static void
+track_release_pending(int code, Datum arg)
+{
+	if (npending > 0)
+		slots_unmark(pending_slots, npending);
+	npending = 0;
+}
+
+/*
+ * Pre-commit of a transaction that has written: find what it wrote and
+ * mark those slots in flight, before the commit can become visible.
+ */
+static void
+track_pre_commit(void)
+{
+	MemoryContext oldcxt;
+	OidArray	rels = {NULL, 0, 0};
+	FullTransactionId xid = GetTopFullTransactionIdIfAny();
+	int			n;
+
+	if (!FullTransactionIdIsValid(xid))
+		return;					/* wrote nothing */
+
+	oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+	if (collect_write_locks(&rels))
+	{
+		if (rels.n == 0)
+		{
+			MemoryContextSwitchTo(oldcxt);
+			return;
+		}
+		add_ancestors(&rels);
+		pending_slots = palloc(sizeof(uint32) * rels.n);
+		for (int i = 0; i < rels.n; i++)
+			pending_slots[i] = slot_of(MyDatabaseId, rels.oids[i]);
+		n = rels.n;
+	}
+	else
+	{
+		/* too many to tell apart: the whole database */
+		pending_slots = palloc(sizeof(uint32));
+		pending_slots[0] = slot_of(MyDatabaseId, InvalidOid);
+		n = 1;
+	}
+	MemoryContextSwitchTo(oldcxt);
+
+	/* one mark per slot, whatever the number of relations hashed to it */
+	qsort(pending_slots, n, sizeof(uint32), uint32_cmp);
+	npending = 0;
+	for (int i = 0; i < n; i++)
+		if (npending == 0 || pending_slots[npending - 1] != pending_slots[i])
+			pending_slots[npending++] = pending_slots[i];
+	pending_xid = U64FromFullTransactionId(xid);
+
+	if (!exit_callback_registered)
+	{
+		before_shmem_exit(track_release_pending, (Datum) 0);
+		exit_callback_registered = true;
+	}
+	slots_mark(pending_slots, npending);
+}
+
+static void
+track_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			if (shared != NULL)
+				track_pre_commit();
+			break;
+		case XACT_EVENT_COMMIT:
+			if (npending > 0)
+				slots_bump(pending_slots, npending, pending_xid);
+			npending = 0;
+			current_fill = NULL;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			if (npending > 0)
+				slots_unmark(pending_slots, npending);
+			npending = 0;
+			current_fill = NULL;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * COMMIT PREPARED makes visible writes that nobody here knows any more:
+ * the whole database is marked in flight while it runs, and then written.
+ */
+static void
+track_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+					 bool readOnlyTree, ProcessUtilityContext context,
+					 ParamListInfo params, QueryEnvironment *queryEnv,
+					 DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+
+	if (shared != NULL && IsA(parsetree, TransactionStmt) &&
+		((TransactionStmt *) parsetree)->kind == TRANS_STMT_COMMIT_PREPARED)
+	{
+		uint32		dbslot = slot_of(MyDatabaseId, InvalidOid);
+
+		slots_mark(&dbslot, 1);
+		PG_TRY();
+		{
+			if (prev_ProcessUtility)
+				prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+			else
+				standard_ProcessUtility(pstmt, queryString, readOnlyTree,
+										context, params, queryEnv, dest, qc);
+		}
+		PG_FINALLY();
+		{
+			slots_bump(&dbslot, 1,
+					   U64FromFullTransactionId(ReadNextFullTransactionId()));
+		}
+		PG_END_TRY();
+		return;
+	}
+
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+							params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree,
+								context, params, queryEnv, dest, qc);
+}
+
+
+/* ----------------------------------------------------------------
+ * What a fill read
+ * ----------------------------------------------------------------
+ */
+
+static void
+fill_add(TrackFill *fill, Oid relid)
+{
+	for (int i = 0; i < fill->nrelids; i++)
+		if (fill->relids[i] == relid)
+			return;
+	if (fill->nrelids == fill->maxrelids)
+	{
+		fill->maxrelids = Max(16, fill->maxrelids * 2);
+		fill->relids = fill->relids == NULL ?
+			MemoryContextAlloc(fill->cxt, sizeof(Oid) * fill->maxrelids) :
+			repalloc(fill->relids, sizeof(Oid) * fill->maxrelids);
+	}
+	fill->relids[fill->nrelids++] = relid;
+}
+
+/*
+ * Add relations to every fill in progress: the relations of a hit served
+ * inside a query that is itself being cached are that query's too.
+ */
+void
+track_fill_add(const Oid *relids, int nrelids)
+{
+	for (TrackFill *fill = current_fill; fill != NULL; fill = fill->parent)
+		for (int i = 0; i < nrelids; i++)
+			fill_add(fill, relids[i]);
+}
+
+/*
+ * Every plan the executor starts while a fill is in progress (the query
+ * itself, and any query a function it calls runs) adds its relations.
+ */
+static void
+track_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	if (current_fill != NULL)
+	{
+		ListCell   *lc;
+
+		foreach(lc, queryDesc->plannedstmt->rtable)
+		{
+			RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+
+			if (rte->rtekind == RTE_RELATION)
+				track_fill_add(&rte->relid, 1);
+		}
+	}
+
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/*
+ * Start recording what the executor reads, in the current memory context.
+ */
+void
+track_fill_begin(TrackFill *fill)
+{
+	fill->parent = current_fill;
+	fill->cxt = CurrentMemoryContext;
+	fill->relids = NULL;
+	fill->nrelids = 0;
+	fill->maxrelids = 0;
+	current_fill = fill;
+}
+
+void
+track_fill_end(TrackFill *fill)
+{
+	current_fill = fill->parent;
+}
+
+
+/* ----------------------------------------------------------------
+ * Checks
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * What this session can do about writes.  Says once per backend why
+ * entries cannot be checked against commits, unless automatic
+ * invalidation was turned off on purpose.
+ */
+TrackMode
+track_mode(void)
+{
+	if (!cacheaside_auto_invalidate)
+		return TRACK_TTL_ONLY;
+	if (shared != NULL && !RecoveryInProgress())
+		return TRACK_ON;
+
+	if (!unavailable_warned)
+	{
+		unavailable_warned = true;
+		if (shared == NULL)
+			ereport(WARNING,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cacheaside: automatic invalidation is off because cacheaside is not in shared_preload_libraries"),
+					 errdetail("Cached results stay until their TTL ends or cache_invalidate() removes them."),
+					 errhint("Add cacheaside to shared_preload_libraries and restart the server, or set cacheaside.auto_invalidate to off to silence this warning.")));
+		else
+			ereport(WARNING,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cacheaside: automatic invalidation is not available during recovery"),
+					 errdetail("Writes replayed from the primary are not tracked; cached results stay until their TTL ends."),
+					 errhint("Set cacheaside.auto_invalidate to off to silence this warning.")));
+	}
+	return TRACK_UNAVAILABLE;
+}
+
+/*
+ * Can entries stored now be checked against later commits?
+ */
+bool
+track_writes_tracked(void)
+{
+	return shared != NULL && !RecoveryInProgress();
+}
+
+uint64
+track_epoch(void)
+{
+	Assert(shared != NULL);
+	return shared->epoch;
+}
+
+/*
+ * The sequence number to record as an entry's "as of": read before the
+ * fill's query takes its snapshot.
+ */
+uint64
+track_as_of(void)
+{
+	Assert(shared != NULL);
+	pg_memory_barrier();
+	return pg_atomic_read_u64(&shared->seq);
+}
+
+/*
+ * Has this transaction written, or locked for writing, one of relids?
+ */
+bool
+track_written_by_me(const Oid *relids, int nrelids)
+{
+	if (!TransactionIdIsValid(GetTopTransactionIdIfAny()))
+		return false;
+	for (int i = 0; i < nrelids; i++)
+	{
+		LOCKTAG		tag;
+
+		SET_LOCKTAG_RELATION(tag, MyDatabaseId, relids[i]);
+		if (LockOrStrongerHeldByMe(&tag, RowExclusiveLock))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * May an entry made at (epoch, as_of) from relids be served, or a result
+ * just computed from them be stored, in this transaction?
+ */
+TrackVerdict
+track_check(const Oid *relids, int nrelids, uint64 epoch, uint64 as_of,
+			bool *changed)
+{
+	uint64		last_xid = 0;
+	TrackVerdict verdict = TRACK_VALID;
+
+	Assert(shared != NULL);
+	if (epoch != shared->epoch)
+		return TRACK_CHANGED;
+	if (slot_changed(slot_of(MyDatabaseId, InvalidOid), as_of, &last_xid))
+		return TRACK_CHANGED;
+	for (int i = 0; i < nrelids; i++)
+	{
+		if (slot_changed(slot_of(MyDatabaseId, relids[i]), as_of, &last_xid))
+		{
+			if (changed == NULL)
+				return TRACK_CHANGED;
+			changed[i] = true;
+			verdict = TRACK_CHANGED;
+		}
+		else if (changed != NULL)
+			changed[i] = false;
+	}
+	if (verdict != TRACK_VALID)
+		return verdict;
+
+	if (track_written_by_me(relids, nrelids))
+		return TRACK_WRITTEN;
+
+	/*
+	 * A transaction snapshot sees exactly the commits the entry saw only if
+	 * every commit that wrote these relations is visible to it: all writers
+	 * older than the snapshot's xmin are.
+	 */
+	if (IsolationUsesXactSnapshot() && last_xid != 0)
+	{
+		TransactionId xmin = GetTransactionSnapshot()->xmin;
+		FullTransactionId next = ReadNextFullTransactionId();
+		uint32		xid_epoch = EpochFromFullTransactionId(next);
+		FullTransactionId full_xmin;
+
+		if (xmin > XidFromFullTransactionId(next))
+			xid_epoch--;
+		full_xmin = FullTransactionIdFromEpochAndXid(xid_epoch, xmin);
+		if (last_xid >= U64FromFullTransactionId(full_xmin))
+			return TRACK_SNAPSHOT;
+	}
+	return TRACK_VALID;
+}
+
+
+/* ----------------------------------------------------------------
+ * Set-up
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Called from _PG_init.  The executor hook records what fills read in
+ * every backend that loads the library; shared memory and the commit
+ * hooks need shared_preload_libraries.
+ */
+void
+track_init(void)
+{
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = track_ExecutorStart;
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = track_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = track_shmem_startup;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = track_ProcessUtility;
+	RegisterXactCallback(track_xact_callback, NULL);
+}

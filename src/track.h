@@ -1,0 +1,53 @@
+/*-------------------------------------------------------------------------
+ *
+ * track.h
+ *	  Automatic invalidation: which committed writes an entry has missed.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CACHEASIDE_TRACK_H
+#define CACHEASIDE_TRACK_H
+
+/* How far writes are tracked in this session */
+typedef enum TrackMode
+{
+	TRACK_ON,					/* preloaded: hits are checked against commits */
+	TRACK_TTL_ONLY,				/* cacheaside.auto_invalidate is off */
+	TRACK_UNAVAILABLE			/* not preloaded, or in recovery */
+} TrackMode;
+
+/* What track_check() found */
+typedef enum TrackVerdict
+{
+	TRACK_VALID,				/* nothing the entry read changed since */
+	TRACK_CHANGED,				/* a commit wrote what the entry read, or is
+								 * committing now, or the cluster restarted */
+	TRACK_WRITTEN,				/* this transaction wrote what the entry read */
+	TRACK_SNAPSHOT				/* this transaction's snapshot may not see
+								 * every commit the entry saw */
+} TrackVerdict;
+
+/* The relations read by a query while it runs (see track_fill_begin) */
+typedef struct TrackFill
+{
+	struct TrackFill *parent;
+	MemoryContext cxt;
+	Oid		   *relids;
+	int			nrelids;
+	int			maxrelids;
+} TrackFill;
+
+extern void track_init(void);
+extern TrackMode track_mode(void);
+extern bool track_writes_tracked(void);
+extern uint64 track_epoch(void);
+extern uint64 track_as_of(void);
+extern TrackVerdict track_check(const Oid *relids, int nrelids,
+								uint64 epoch, uint64 as_of, bool *changed);
+extern bool track_written_by_me(const Oid *relids, int nrelids);
+
+extern void track_fill_begin(TrackFill *fill);
+extern void track_fill_end(TrackFill *fill);
+extern void track_fill_add(const Oid *relids, int nrelids);
+
+#endif							/* CACHEASIDE_TRACK_H */

@@ -10,14 +10,26 @@
  * a session that bypasses the cache must still be able to invalidate what
  * its writes made stale.
  *
+ * cache_invalidate inside a transaction that may write (a transaction
+ * block, or one that has written) removes the entries at once and again
+ * once the transaction has committed, before COMMIT returns: a concurrent
+ * call that missed in between and stored rows read before the commit
+ * cannot leave them behind.  That second pass cannot fail the committed
+ * transaction; if Redis fails then, it is reported as a WARNING.  Such a
+ * transaction cannot be prepared for two-phase commit, because COMMIT
+ * PREPARED would not repeat it.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "cache_admin.h"
 #include "keyspace.h"
 #include "redis.h"
 
@@ -62,9 +74,10 @@ entry_command(RedisRequest *req, const char *command, text *key, int nextra)
 	pfree(rkey.data);
 }
 
+/* Patterns to remove again at commit (in TopTransactionContext) */
+static List *commit_patterns = NIL;
+
 /*
- * cache_invalidate(pattern text) RETURNS bigint
- *
  * Remove the entries whose keys match the Redis glob pattern.  The pattern
  * is appended to the literal namespace of this database's entries, so it
  * can reach nothing else.  SCAN pages are removed with UNLINK; the UNLINK
@@ -72,10 +85,9 @@ entry_command(RedisRequest *req, const char *command, text *key, int nextra)
  * Returns the number of entries removed (each counted once, even if SCAN
  * returns it twice).
  */
-Datum
-cache_invalidate(PG_FUNCTION_ARGS)
+static int64
+invalidate_matching(const char *pattern, size_t patternlen)
 {
-	text	   *pattern = PG_GETARG_TEXT_PP(0);
 	StringInfoData match;
 	MemoryContext pagecxt[2];
 	MemoryContext oldcxt;
@@ -86,8 +98,7 @@ cache_invalidate(PG_FUNCTION_ARGS)
 	bool		done = false;
 
 	initStringInfo(&match);
-	keyspace_entry_pattern(&match, VARDATA_ANY(pattern),
-						   VARSIZE_ANY_EXHDR(pattern));
+	keyspace_entry_pattern(&match, pattern, patternlen);
 
 	/*
 	 * Each round's replies live in one of two contexts, used in turn: the
@@ -164,7 +175,124 @@ cache_invalidate(PG_FUNCTION_ARGS)
 
 	MemoryContextDelete(pagecxt[0]);
 	MemoryContextDelete(pagecxt[1]);
+	pfree(match.data);
+	return removed;
+}
+
+/*
+ * cache_invalidate(pattern text) RETURNS bigint
+ */
+Datum
+cache_invalidate(PG_FUNCTION_ARGS)
+{
+	text	   *pattern = PG_GETARG_TEXT_PP(0);
+	int64		removed;
+
+	removed = invalidate_matching(VARDATA_ANY(pattern),
+								  VARSIZE_ANY_EXHDR(pattern));
+
+	/* to be repeated after commit, once per distinct pattern */
+	if (IsTransactionBlock() ||
+		TransactionIdIsValid(GetTopTransactionIdIfAny()))
+	{
+		ListCell   *lc;
+		bool		known = false;
+
+		foreach(lc, commit_patterns)
+		{
+			text	   *p = lfirst(lc);
+
+			if (VARSIZE_ANY_EXHDR(p) == VARSIZE_ANY_EXHDR(pattern) &&
+				memcmp(VARDATA_ANY(p), VARDATA_ANY(pattern),
+					   VARSIZE_ANY_EXHDR(p)) == 0)
+				known = true;
+		}
+		if (!known)
+		{
+			MemoryContext oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+
+			commit_patterns = lappend(commit_patterns,
+									  DatumGetTextPCopy(PointerGetDatum(pattern)));
+			MemoryContextSwitchTo(oldcxt);
+		}
+	}
+
 	PG_RETURN_INT64(removed);
+}
+
+/*
+ * After commit: remove the entries again.  The transaction is committed,
+ * so nothing here may raise an error; interrupts are held off by
+ * CommitTransaction, and every Redis wait ends by command_timeout.
+ */
+static void
+invalidate_again(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ListCell   *lc;
+
+	foreach(lc, commit_patterns)
+	{
+		text	   *pattern = lfirst(lc);
+
+		PG_TRY();
+		{
+			(void) invalidate_matching(VARDATA_ANY(pattern),
+									   VARSIZE_ANY_EXHDR(pattern));
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("cache_invalidate('%s') could not be repeated after commit: %s",
+							text_to_cstring(pattern), edata->message),
+					 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
+					 errhint("Entries stored while the transaction committed may be served until their TTL ends; call cache_invalidate() again.")));
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
+	}
+}
+
+static void
+cache_admin_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_PREPARE:
+			if (commit_patterns != NIL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that has called cache_invalidate()"),
+						 errdetail("Its invalidations must be repeated after it commits, which COMMIT PREPARED cannot do."),
+						 errhint("Call cache_invalidate() after COMMIT PREPARED instead.")));
+			break;
+		case XACT_EVENT_COMMIT:
+			if (commit_patterns != NIL)
+				invalidate_again();
+			commit_patterns = NIL;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			commit_patterns = NIL;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Called from _PG_init.
+ */
+void
+cache_admin_init(void)
+{
+	RegisterXactCallback(cache_admin_xact_callback, NULL);
 }
 
 /*

@@ -23,6 +23,7 @@
 
 #include "fmgr.h"
 
+#include "cache_admin.h"
 #include "config.h"
 #include "track.h"
 
@@ -35,4 +36,5 @@ _PG_init(void)
 {
 	config_define_gucs();
 	track_init();
+	cache_admin_init();
 }

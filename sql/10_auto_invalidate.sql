@@ -1,0 +1,253 @@
+--
+-- Automatic invalidation: with the library in shared_preload_libraries
+-- (as the regression instance has it), every committed write to a table
+-- makes the entries that read it misses, before COMMIT returns.
+--
+-- probe(key, sql) calls cache_aside_query with sql wrapped so that each
+-- run of the query draws a new random nonce, and tells from the nonces
+-- (the one returned, the one in Redis before and after) whether the call
+-- was a hit, a miss that stored its result, or a miss that did not.
+--
+CREATE FUNCTION test_stored_nonce(key text) RETURNS text
+LANGUAGE sql AS $$
+	SELECT test_redis('EVAL',
+		'local v = redis.call(''GET'', KEYS[1]) if not v then return '''' end '
+		|| 'return string.match(v, ''"nonce":"([^"]*)"'') or ''''',
+		'1', test_rkey(key))
+$$;
+
+CREATE FUNCTION probe(key text, sql text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+	before text := test_stored_nonce(key);
+	result json;
+	got text;
+BEGIN
+	result := cache_aside_query(key,
+		format('SELECT random()::text AS nonce, coalesce(json_agg(q), ''[]'') AS rows FROM (%s) q', sql),
+		600);
+	got := result->0->>'nonce';
+	RETURN CASE
+		WHEN got = before THEN 'hit'
+		WHEN got = test_stored_nonce(key) THEN 'miss, stored'
+		ELSE 'miss, not stored' END || ' ' || (result->0->'rows')::text;
+END
+$$;
+
+CREATE TABLE acct (id int PRIMARY KEY, owner text, balance int);
+INSERT INTO acct VALUES (1, 'ann', 100), (2, 'bob', 50);
+CREATE TABLE other (id int);
+CREATE FUNCTION accounts() RETURNS text
+LANGUAGE sql AS $$ SELECT probe('a', 'SELECT * FROM acct ORDER BY id') $$;
+
+SELECT accounts();
+SELECT accounts();
+
+-- a write to another table changes nothing
+INSERT INTO other VALUES (1);
+SELECT accounts();
+
+-- every kind of write
+INSERT INTO acct VALUES (3, 'cy', 0);
+SELECT accounts();
+SELECT accounts();
+UPDATE acct SET balance = balance + 1 WHERE id = 1;
+SELECT accounts();
+DELETE FROM acct WHERE id = 3;
+SELECT accounts();
+MERGE INTO acct USING (VALUES (2, 60)) AS v (id, b) ON acct.id = v.id
+	WHEN MATCHED THEN UPDATE SET balance = v.b;
+SELECT accounts();
+COPY acct FROM STDIN;
+4	dee	7
+\.
+SELECT accounts();
+BEGIN;
+TRUNCATE acct;
+INSERT INTO acct VALUES (1, 'ann', 100), (2, 'bob', 50);
+COMMIT;
+SELECT accounts();
+SELECT accounts();
+
+-- a rolled-back transaction or subtransaction changes nothing
+BEGIN;
+UPDATE acct SET balance = 0;
+ROLLBACK;
+SELECT accounts();
+BEGIN;
+SAVEPOINT s;
+UPDATE acct SET balance = 0;
+ROLLBACK TO SAVEPOINT s;
+INSERT INTO other VALUES (2);
+COMMIT;
+SELECT accounts();
+
+-- a write inside a function
+CREATE FUNCTION pay(account int, amount int) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE acct SET balance = balance + amount WHERE id = account;
+END
+$$;
+SELECT pay(1, 5);
+SELECT accounts();
+
+-- a write by a trigger on another table
+CREATE TABLE ledger (account int, amount int);
+CREATE FUNCTION ledger_apply() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE acct SET balance = balance + NEW.amount WHERE id = NEW.account;
+	RETURN NEW;
+END
+$$;
+CREATE TRIGGER ledger_apply AFTER INSERT ON ledger
+	FOR EACH ROW EXECUTE FUNCTION ledger_apply();
+SELECT accounts();
+INSERT INTO ledger VALUES (2, 10);
+SELECT accounts();
+
+-- foreign-key cascades
+CREATE TABLE card (id int PRIMARY KEY,
+	account int REFERENCES acct ON DELETE CASCADE ON UPDATE CASCADE);
+INSERT INTO card VALUES (10, 1), (20, 2);
+CREATE FUNCTION cards() RETURNS text
+LANGUAGE sql AS $$ SELECT probe('cards', 'SELECT * FROM card ORDER BY id') $$;
+SELECT cards();
+SELECT cards();
+DELETE FROM acct WHERE id = 2;
+SELECT cards();
+UPDATE acct SET id = 5 WHERE id = 1;
+SELECT cards();
+
+-- through a view
+CREATE VIEW rich AS SELECT owner FROM acct WHERE balance > 50;
+SELECT probe('rich', 'SELECT * FROM rich ORDER BY owner');
+SELECT probe('rich', 'SELECT * FROM rich ORDER BY owner');
+UPDATE acct SET balance = 0;
+SELECT probe('rich', 'SELECT * FROM rich ORDER BY owner');
+CREATE OR REPLACE VIEW rich AS SELECT owner FROM acct WHERE balance >= 0;
+SELECT probe('rich', 'SELECT * FROM rich ORDER BY owner');
+
+-- read by a function the query calls
+CREATE FUNCTION total() RETURNS bigint
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+	RETURN (SELECT sum(balance) FROM acct);
+END
+$$;
+SELECT probe('total', 'SELECT total() AS total');
+SELECT probe('total', 'SELECT total() AS total');
+UPDATE acct SET balance = 9;
+SELECT probe('total', 'SELECT total() AS total');
+
+-- ALTER TABLE, DROP TABLE
+SELECT accounts();
+ALTER TABLE acct ADD COLUMN note text DEFAULT 'x';
+SELECT accounts();
+DROP TABLE card;
+CREATE TABLE card (id int, account int);
+INSERT INTO card VALUES (99, 5);
+SELECT cards();
+
+-- partitions: a write through the parent or into a partition, and ATTACH
+CREATE TABLE ev (day int, what text) PARTITION BY RANGE (day);
+CREATE TABLE ev1 PARTITION OF ev FOR VALUES FROM (1) TO (10);
+CREATE TABLE ev2 PARTITION OF ev FOR VALUES FROM (10) TO (20);
+INSERT INTO ev VALUES (1, 'a'), (15, 'b');
+SELECT probe('ev', 'SELECT * FROM ev ORDER BY day');
+SELECT probe('ev1', 'SELECT * FROM ev1 ORDER BY day');
+SELECT probe('ev<10', 'SELECT * FROM ev WHERE day < 10 ORDER BY day');
+INSERT INTO ev VALUES (2, 'c');
+SELECT probe('ev', 'SELECT * FROM ev ORDER BY day');
+SELECT probe('ev1', 'SELECT * FROM ev1 ORDER BY day');
+SELECT probe('ev<10', 'SELECT * FROM ev WHERE day < 10 ORDER BY day');
+INSERT INTO ev2 VALUES (16, 'd');
+SELECT probe('ev', 'SELECT * FROM ev ORDER BY day');
+SELECT probe('ev1', 'SELECT * FROM ev1 ORDER BY day');
+CREATE TABLE ev3 (day int, what text);
+INSERT INTO ev3 VALUES (25, 'e');
+SELECT probe('ev', 'SELECT * FROM ev ORDER BY day');
+ALTER TABLE ev ATTACH PARTITION ev3 FOR VALUES FROM (20) TO (30);
+SELECT probe('ev', 'SELECT * FROM ev ORDER BY day');
+
+-- a materialized view changes when it is refreshed
+CREATE MATERIALIZED VIEW evcount AS SELECT count(*) AS n FROM ev;
+SELECT probe('evcount', 'SELECT n FROM evcount');
+INSERT INTO ev VALUES (3, 'f');
+SELECT probe('evcount', 'SELECT n FROM evcount');
+REFRESH MATERIALIZED VIEW evcount;
+SELECT probe('evcount', 'SELECT n FROM evcount');
+
+-- inside a transaction that has written, entries of what it wrote are
+-- neither served nor stored: it sees its own writes
+SELECT accounts();
+BEGIN;
+SELECT accounts();
+UPDATE acct SET balance = 1000 WHERE id = 5;
+SELECT accounts();
+SELECT accounts();
+SELECT probe('others', 'SELECT count(*) AS n FROM other');
+SELECT probe('others', 'SELECT count(*) AS n FROM other');
+ROLLBACK;
+SELECT accounts();
+BEGIN;
+UPDATE acct SET balance = 1000 WHERE id = 5;
+SELECT accounts();
+COMMIT;
+SELECT accounts();
+
+-- a serializable transaction is never served a hit (it would take no
+-- predicate locks); what it computes may be stored
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT accounts();
+SELECT accounts();
+COMMIT;
+SELECT accounts();
+
+-- results that read system catalogs or temporary tables are not cached
+SELECT probe('catalog', 'SELECT relname FROM pg_class WHERE relname = ''acct''');
+CREATE TEMP TABLE scratch (x int);
+SELECT probe('temp', 'SELECT * FROM scratch');
+
+-- cacheaside.auto_invalidate = off: entries are served until their TTL
+SET cacheaside.auto_invalidate = off;
+UPDATE acct SET balance = 1;
+SELECT accounts();
+RESET cacheaside.auto_invalidate;
+SELECT accounts();
+
+-- cache_invalidate in a transaction removes entries now, and again after
+-- commit: one stored in between (here by the same transaction, which has
+-- not written acct) is gone once COMMIT returns
+BEGIN;
+SELECT cache_invalidate('a');
+SELECT test_redis('EXISTS', test_rkey('a'));
+SELECT accounts();
+SELECT test_redis('EXISTS', test_rkey('a'));
+COMMIT;
+SELECT test_redis('EXISTS', test_rkey('a'));
+
+-- ... so such a transaction cannot be prepared
+BEGIN;
+SELECT cache_invalidate('a');
+PREPARE TRANSACTION 'invalidated';
+\echo :LAST_ERROR_SQLSTATE
+
+-- two-phase commit: entries stay valid while the transaction is prepared,
+-- and COMMIT PREPARED, which does not know what it wrote, invalidates
+-- every entry of the database
+SELECT accounts();
+SELECT probe('others', 'SELECT count(*) AS n FROM other');
+BEGIN;
+UPDATE acct SET balance = 77;
+PREPARE TRANSACTION 'paid';
+SELECT accounts();
+COMMIT PREPARED 'paid';
+SELECT accounts();
+SELECT probe('others', 'SELECT count(*) AS n FROM other');
+BEGIN;
+UPDATE acct SET balance = 78;
+PREPARE TRANSACTION 'unpaid';
+ROLLBACK PREPARED 'unpaid';
+SELECT accounts();

@@ -1,0 +1,231 @@
+# Copyright: cacheaside contributors
+#
+# 004_auto_invalidate.pl: automatic invalidation where it meets the rest of
+# the system.
+#
+#  - Redis stopped or frozen when a writer commits: COMMIT does not wait on
+#    Redis, and the entries the commit made stale are not served once Redis
+#    is back.
+#  - cache_invalidate in a transaction whose commit cannot reach Redis: the
+#    COMMIT succeeds with a WARNING.
+#  - A restart, and a crash of a backend (shared memory re-initialized):
+#    entries made before are misses.
+#  - Writes applied by a logical replication subscription are tracked.
+#  - A hot standby, and a server without the library preloaded: caching by
+#    TTL only, with one WARNING per session saying so.
+#
+# Hits and misses are told apart by a random nonce in the cached rows.
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time);
+
+use RedisServer;
+
+my $redis = RedisServer->new();
+
+my $node = PostgreSQL::Test::Cluster->new('tracked');
+$node->init(allows_streaming => 1);
+$node->append_conf('postgresql.conf',
+	$redis->pg_conf
+	  . "cacheaside.retry_interval = 0\nrestart_after_crash = on\n");
+$node->start;
+$node->safe_psql(
+	'postgres', q{
+	CREATE EXTENSION cacheaside;
+	CREATE TABLE t (id int PRIMARY KEY, v text);
+	INSERT INTO t VALUES (1, 'one');
+});
+
+my $query = q{SELECT random() AS nonce, v FROM t ORDER BY id};
+
+# one call; returns (nonce, values) of what it returned
+sub call
+{
+	my ($n, %opts) = @_;
+	my $sql = "SELECT cache_aside_query('k', '$query', 600)::text";
+	$sql = "$opts{before}; $sql" if $opts{before};
+	my ($stdout, $stderr) = ('', '');
+	$n->psql('postgres', $sql, stdout => \$stdout, stderr => \$stderr);
+	my @nonces = $stdout =~ /"nonce":([0-9.e-]+)/g;
+	my @values = $stdout =~ /"v":"([^"]*)"/g;
+	return ($nonces[0] // '', join(',', @values), $stderr);
+}
+
+# ---------------------------------------------------------------------------
+note 'Redis stopped or frozen when a writer commits';
+
+my ($n1, $v1) = call($node);
+my ($n2, $v2) = call($node);
+is($v1, 'one', 'first call returns the rows');
+is($n2, $n1, 'second call is a hit');
+
+$redis->stop;
+my $t0 = time();
+$node->safe_psql('postgres', "UPDATE t SET v = 'two'");
+my $commit_stopped = time() - $t0;
+note sprintf('UPDATE committed in %.3f s with Redis stopped', $commit_stopped);
+$redis->start;
+my ($n3, $v3) = call($node);
+is($v3, 'two', 'after Redis is back, the committed UPDATE is seen');
+isnt($n3, $n1, 'as a miss');
+
+my ($n4) = call($node);
+is($n4, $n3, 'and the new entry is a hit');
+$redis->freeze;
+$t0 = time();
+$node->safe_psql('postgres',
+	"SET cacheaside.command_timeout = '10min'; UPDATE t SET v = 'three'");
+my $commit_frozen = time() - $t0;
+$redis->thaw;
+note sprintf('UPDATE committed in %.3f s with Redis frozen', $commit_frozen);
+ok($commit_frozen < 5,
+	'COMMIT does not wait on a frozen Redis (generous bound: 5 s)');
+my ($n5, $v5) = call($node);
+is($v5, 'three', 'after the thaw, the committed UPDATE is seen');
+isnt($n5, $n4, 'as a miss');
+
+# ---------------------------------------------------------------------------
+note 'cache_invalidate in a transaction whose commit cannot reach Redis';
+
+my $s = $node->background_psql('postgres', on_error_stop => 0);
+$s->query_safe("SET cacheaside.command_timeout = 300");
+$s->query_safe('BEGIN');
+$s->query_safe("UPDATE t SET v = 'four'");
+$s->query_safe("SELECT cache_invalidate('k')");
+$redis->freeze;
+$t0 = time();
+$s->query('COMMIT');
+my $commit_invalidate = time() - $t0;
+my $stderr = $s->{stderr};
+$redis->thaw;
+# the WARNING may reach psql's stderr only after COMMIT's result
+my $one = $s->query('SELECT 1');
+$stderr .= $s->{stderr};
+note sprintf('COMMIT took %.3f s (command_timeout 300 ms)', $commit_invalidate);
+like(
+	$stderr,
+	qr/WARNING:  cache_invalidate\('k'\) could not be repeated after commit/,
+	'COMMIT warns that the invalidation could not be repeated');
+is($node->safe_psql('postgres', 'SELECT v FROM t'),
+	'four', 'and the transaction is committed');
+is($one, '1', 'the session is usable');
+$s->quit;
+my ($n6, $v6) = call($node);
+is($v6, 'four', 'the next call reads the committed rows');
+
+# ---------------------------------------------------------------------------
+note 'restart and crash: entries of an earlier start are misses';
+
+my ($n7) = call($node);
+$node->restart;
+my ($n8, $v8) = call($node);
+is($v8, 'four', 'after a restart, the rows are right');
+isnt($n8, $n7, 'entries made before the restart are misses');
+my ($n9) = call($node);
+is($n9, $n8, 'new entries are hits');
+
+# a backend killed with SIGKILL makes the postmaster re-initialize shared
+# memory: what was in flight there is gone, so are the entries' chances
+$s = $node->background_psql('postgres', on_error_stop => 0);
+my $pid = $s->query_safe('SELECT pg_backend_pid()');
+kill 'KILL', $pid;
+$s->quit;
+$node->poll_query_until('postgres', 'SELECT true')
+  or die 'server did not come back after the crash';
+my ($n10, $v10) = call($node);
+is($v10, 'four', 'after a crash, the rows are right');
+isnt($n10, $n9, 'entries made before the crash are misses');
+
+# ---------------------------------------------------------------------------
+note 'writes applied by logical replication';
+
+my $publisher = PostgreSQL::Test::Cluster->new('publisher');
+$publisher->init(allows_streaming => 'logical');
+$publisher->start;
+$publisher->safe_psql(
+	'postgres', q{
+	CREATE TABLE r (id int PRIMARY KEY, v text);
+	INSERT INTO r VALUES (1, 'one');
+	CREATE PUBLICATION p FOR TABLE r;
+});
+$node->safe_psql('postgres', 'CREATE TABLE r (id int PRIMARY KEY, v text)');
+my $connstr = $publisher->connstr . ' dbname=postgres';
+$node->safe_psql('postgres',
+	"CREATE SUBSCRIPTION s CONNECTION '$connstr' PUBLICATION p");
+$node->wait_for_subscription_sync($publisher, 's');
+
+my $rcall = q{SELECT cache_aside_query('r', 'SELECT v FROM r ORDER BY id', 600)};
+is($node->safe_psql('postgres', $rcall), '[{"v":"one"}]',
+	'the subscriber caches the replicated rows');
+is($node->safe_psql('postgres', "SELECT cache_get_ttl('r') IS NOT NULL"),
+	't', 'the entry is stored');
+$publisher->safe_psql('postgres', "INSERT INTO r VALUES (2, 'two')");
+$publisher->wait_for_catchup('s');
+is( $node->safe_psql('postgres', $rcall),
+	qq{[{"v":"one"}, \n {"v":"two"}]},
+	'a row applied by the subscription makes the entry a miss');
+$node->safe_psql('postgres', 'DROP SUBSCRIPTION s');
+$publisher->stop;
+
+# ---------------------------------------------------------------------------
+note 'hot standby: caching by TTL only';
+
+$node->backup('b');
+my $standby = PostgreSQL::Test::Cluster->new('standby');
+$standby->init_from_backup($node, 'b', has_streaming => 1);
+$standby->start;
+$node->wait_for_catchup($standby);
+my $two_calls = "SELECT cache_aside_query('sb', 'SELECT v FROM t', 600); "
+  . "SELECT cache_aside_query('sb', 'SELECT v FROM t', 600);";
+my ($out, $err) = ('', '');
+$standby->psql('postgres', $two_calls, stdout => \$out, stderr => \$err);
+is($out, qq{[{"v":"four"}]\n[{"v":"four"}]}, 'the standby returns the rows');
+my @w = $err =~ /WARNING:  cacheaside: automatic invalidation is not available during recovery/g;
+is(scalar @w, 1, 'with one WARNING for the session');
+$standby->psql(
+	'postgres', "SET cacheaside.auto_invalidate = off; $two_calls",
+	stdout => \$out,
+	stderr => \$err);
+is($err, '', 'no WARNING with cacheaside.auto_invalidate off');
+$standby->stop;
+
+# ---------------------------------------------------------------------------
+note 'without shared_preload_libraries: caching by TTL only';
+
+my $plain = PostgreSQL::Test::Cluster->new('plain');
+$plain->init;
+my $conf = $redis->pg_conf;
+$conf =~ s/^shared_preload_libraries.*\n//m;
+$plain->append_conf('postgresql.conf', $conf);
+$plain->start;
+$plain->safe_psql(
+	'postgres', q{
+	CREATE EXTENSION cacheaside;
+	CREATE TABLE t (id int PRIMARY KEY, v text);
+	INSERT INTO t VALUES (1, 'one');
+});
+my $plain_call = q{SELECT cache_aside_query('plain', 'SELECT v FROM t', 600)};
+$plain->psql('postgres', "$plain_call; $plain_call", stdout => \$out,
+	stderr => \$err);
+is($out, qq{[{"v":"one"}]\n[{"v":"one"}]}, 'calls return the rows');
+@w = $err =~ /WARNING:  cacheaside: automatic invalidation is off because cacheaside is not in shared_preload_libraries/g;
+is(scalar @w, 1, 'with one WARNING for the session');
+$plain->safe_psql('postgres', "UPDATE t SET v = 'two'");
+$plain->psql(
+	'postgres', "SET cacheaside.auto_invalidate = off; $plain_call",
+	stdout => \$out,
+	stderr => \$err);
+is($out, '[{"v":"one"}]', 'an UPDATE does not invalidate: the TTL does');
+is($err, '', 'no WARNING with cacheaside.auto_invalidate off');
+$plain->safe_psql('postgres', "SELECT cache_invalidate('plain')");
+is($plain->safe_psql('postgres', $plain_call),
+	'[{"v":"two"}]', 'cache_invalidate does');
+$plain->stop;
+
+$node->stop;
+done_testing();

@@ -8,7 +8,7 @@
 # every suite. See README.md.
 
 EXTENSION = cacheaside
-EXTVERSION = 1.0
+EXTVERSION = 1.1
 
 MODULE_big = cacheaside
 OBJS = \
@@ -23,7 +23,7 @@ OBJS = \
 	src/cache_query.o \
 	src/cache_admin.o
 
-DATA = cacheaside--1.0.sql
+DATA = cacheaside--1.0.sql cacheaside--1.0--1.1.sql
 SHLIB_LINK = -lhiredis
 PG_CPPFLAGS = -I$(srcdir)/src
 # PostgreSQL's own headers and callback signatures have unused parameters:

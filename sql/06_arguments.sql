@@ -23,6 +23,7 @@ SELECT cache_set_ttl('k', -1);
 -- STRICT functions: NULL in, NULL out
 SELECT cache_invalidate(NULL) IS NULL AS null_pattern;
 SELECT cache_get_ttl(NULL) IS NULL AS null_key;
+SELECT count(*) AS no_rows FROM cache_dependencies(NULL);
 SELECT cache_set_ttl(NULL, 10) IS NULL AS null_key, cache_set_ttl('k', NULL) IS NULL AS null_ttl;
 
 -- the TTL tools
@@ -78,6 +79,8 @@ SELECT cache_invalidate('plain');
 SELECT cache_get_ttl('plain');
 \echo :LAST_ERROR_SQLSTATE
 SELECT cache_set_ttl('plain', 10);
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM cache_dependencies('plain');
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 GRANT EXECUTE ON FUNCTION cache_aside_query(text, text, integer),

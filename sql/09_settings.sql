@@ -73,6 +73,8 @@ SELECT cache_get_ttl('down');
 \echo :LAST_ERROR_SQLSTATE
 SELECT cache_set_ttl('down', 10);
 \echo :LAST_ERROR_SQLSTATE
+SELECT * FROM cache_dependencies('down');
+\echo :LAST_ERROR_SQLSTATE
 -- the back-off holds while Redis stays down: still no second WARNING
 SELECT cache_aside_query('down', 'SELECT * FROM s', 60);
 -- Redis back (here: the right port again): caching resumes by itself once

@@ -251,3 +251,14 @@ UPDATE acct SET balance = 78;
 PREPARE TRANSACTION 'unpaid';
 ROLLBACK PREPARED 'unpaid';
 SELECT accounts();
+
+-- cache_dependencies: what the query of an entry read (views and the
+-- tables under them, tables read by functions it called), and whether a
+-- commit wrote each since the entry was made
+SELECT probe('rich', 'SELECT * FROM rich ORDER BY owner');
+SELECT probe('total', 'SELECT total() AS total');
+SELECT * FROM cache_dependencies('rich') ORDER BY relation::text;
+SELECT * FROM cache_dependencies('total') ORDER BY relation::text;
+INSERT INTO acct VALUES (6, 'eve', 3);
+SELECT * FROM cache_dependencies('rich') ORDER BY relation::text;
+SELECT * FROM cache_dependencies('no such key');

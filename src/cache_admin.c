@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * cache_admin.c
- *	  cache_invalidate(), cache_get_ttl() and cache_set_ttl().
+ *	  cache_invalidate(), cache_get_ttl(), cache_set_ttl() and
+ *	  cache_dependencies().
  *
  * These act on Redis on the caller's explicit request, so they do not fail
  * open: if Redis cannot be reached they raise an error (SQLSTATE 08006)
@@ -25,17 +26,22 @@
 
 #include "access/xact.h"
 #include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
 #include "cache_admin.h"
+#include "config.h"
+#include "entry.h"
 #include "keyspace.h"
 #include "redis.h"
+#include "track.h"
 
 PG_FUNCTION_INFO_V1(cache_invalidate);
 PG_FUNCTION_INFO_V1(cache_get_ttl);
 PG_FUNCTION_INFO_V1(cache_set_ttl);
+PG_FUNCTION_INFO_V1(cache_dependencies);
 
 /* Keys asked for per SCAN call */
 #define SCAN_COUNT		1000
@@ -73,6 +79,9 @@ entry_command(RedisRequest *req, const char *command, text *key, int nextra)
 	redis_arg(req, rkey.data, rkey.len);
 	pfree(rkey.data);
 }
+
+/* Bytes of protocol framing allowed around one bulk reply */
+#define REPLY_FRAMING	64
 
 /* Patterns to remove again at commit (in TopTransactionContext) */
 static List *commit_patterns = NIL;
@@ -218,6 +227,58 @@ cache_invalidate(PG_FUNCTION_ARGS)
 	}
 
 	PG_RETURN_INT64(removed);
+}
+
+/*
+ * cache_dependencies(key text)
+ *		RETURNS TABLE (relation regclass, changed boolean)
+ *
+ * The relations the query of the entry under key read, whatever query made
+ * it, and whether a commit has written each since (NULL when that is not
+ * known: an entry made where writes were not tracked, or a session that
+ * cannot check).  No rows when there is no valid entry.
+ */
+Datum
+cache_dependencies(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	RedisRequest req;
+	RedisReply *reply;
+	CacheEntry	entry;
+	bool		checkable;
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	entry_command(&req, "GETRANGE", PG_GETARG_TEXT_PP(0), 2);
+	redis_arg_str(&req, "0");
+	redis_arg_int(&req, cacheaside_max_value_bytes);
+	reply = redis_execute(&req, (size_t) cacheaside_max_value_bytes + 1 +
+						  REPLY_FRAMING, REDIS_FAIL_ERROR);
+	if (reply->kind == REDIS_KIND_ERROR &&
+		strncmp(reply->str, "WRONGTYPE", 9) == 0)
+		PG_RETURN_NULL();		/* not an entry */
+	if (reply->kind != REDIS_KIND_STRING)
+		unexpected_reply("GETRANGE", reply);
+	if (reply->len > (size_t) cacheaside_max_value_bytes ||
+		entry_decode(reply->str, reply->len, &entry) != NULL)
+		PG_RETURN_NULL();		/* no valid entry */
+
+	checkable = (entry.flags & ENTRY_TRACKED) && track_writes_tracked();
+	for (int i = 0; i < entry.nrelations; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = ObjectIdGetDatum(entry.relations[i]);
+		if (checkable)
+			values[1] = BoolGetDatum(track_relation_changed(entry.relations[i],
+															entry.epoch,
+															entry.as_of));
+		else
+			nulls[1] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	PG_RETURN_NULL();
 }
 
 /*

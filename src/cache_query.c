@@ -125,7 +125,7 @@ cache_servable(StringInfo rkey, const CacheEntry *entry, TrackMode mode)
 	}
 	else
 		verdict = track_check(entry->relations, entry->nrelations,
-							  entry->epoch, entry->as_of, NULL);
+							  entry->epoch, entry->as_of);
 
 	if (verdict == TRACK_VALID)
 		return true;
@@ -169,7 +169,7 @@ cache_storable(StringInfo rkey, const Oid *relids, int nrelids,
 	if (why == NULL)
 	{
 		if (tracked)
-			verdict = track_check(relids, nrelids, track_epoch(), as_of, NULL);
+			verdict = track_check(relids, nrelids, track_epoch(), as_of);
 		else if (track_written_by_me(relids, nrelids))
 			verdict = TRACK_WRITTEN;
 		else if (IsolationUsesXactSnapshot())

@@ -695,11 +695,9 @@ track_written_by_me(const Oid *relids, int nrelids)
  * just computed from them be stored, in this transaction?
  */
 TrackVerdict
-track_check(const Oid *relids, int nrelids, uint64 epoch, uint64 as_of,
-			bool *changed)
+track_check(const Oid *relids, int nrelids, uint64 epoch, uint64 as_of)
 {
 	uint64		last_xid = 0;
-	TrackVerdict verdict = TRACK_VALID;
 
 	Assert(shared != NULL);
 	if (epoch != shared->epoch)
@@ -707,19 +705,8 @@ track_check(const Oid *relids, int nrelids, uint64 epoch, uint64 as_of,
 	if (slot_changed(slot_of(MyDatabaseId, InvalidOid), as_of, &last_xid))
 		return TRACK_CHANGED;
 	for (int i = 0; i < nrelids; i++)
-	{
 		if (slot_changed(slot_of(MyDatabaseId, relids[i]), as_of, &last_xid))
-		{
-			if (changed == NULL)
-				return TRACK_CHANGED;
-			changed[i] = true;
-			verdict = TRACK_CHANGED;
-		}
-		else if (changed != NULL)
-			changed[i] = false;
-	}
-	if (verdict != TRACK_VALID)
-		return verdict;
+			return TRACK_CHANGED;
 
 	if (track_written_by_me(relids, nrelids))
 		return TRACK_WRITTEN;
@@ -743,6 +730,22 @@ track_check(const Oid *relids, int nrelids, uint64 epoch, uint64 as_of,
 			return TRACK_SNAPSHOT;
 	}
 	return TRACK_VALID;
+}
+
+
+/*
+ * Has a commit written relid since an entry made at (epoch, as_of), or is
+ * one writing it now?  Only for reporting: hits use track_check().
+ */
+bool
+track_relation_changed(Oid relid, uint64 epoch, uint64 as_of)
+{
+	uint64		last_xid = 0;
+
+	Assert(shared != NULL);
+	return epoch != shared->epoch ||
+		slot_changed(slot_of(MyDatabaseId, InvalidOid), as_of, &last_xid) ||
+		slot_changed(slot_of(MyDatabaseId, relid), as_of, &last_xid);
 }
 
 

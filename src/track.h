@@ -43,7 +43,8 @@ extern bool track_writes_tracked(void);
 extern uint64 track_epoch(void);
 extern uint64 track_as_of(void);
 extern TrackVerdict track_check(const Oid *relids, int nrelids,
-								uint64 epoch, uint64 as_of, bool *changed);
+								uint64 epoch, uint64 as_of);
+extern bool track_relation_changed(Oid relid, uint64 epoch, uint64 as_of);
 extern bool track_written_by_me(const Oid *relids, int nrelids);
 
 extern void track_fill_begin(TrackFill *fill);

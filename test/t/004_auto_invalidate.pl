@@ -222,6 +222,12 @@ $plain->psql(
 	stderr => \$err);
 is($out, '[{"v":"one"}]', 'an UPDATE does not invalidate: the TTL does');
 is($err, '', 'no WARNING with cacheaside.auto_invalidate off');
+is( $plain->safe_psql(
+		'postgres',
+		"SELECT relation || ' ' || coalesce(changed::text, 'unknown') FROM cache_dependencies('plain')"
+	),
+	't unknown',
+	'cache_dependencies lists the table, changed unknown');
 $plain->safe_psql('postgres', "SELECT cache_invalidate('plain')");
 is($plain->safe_psql('postgres', $plain_call),
 	'[{"v":"two"}]', 'cache_invalidate does');

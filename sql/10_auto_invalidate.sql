@@ -209,6 +209,11 @@ SELECT accounts();
 SELECT probe('catalog', 'SELECT relname FROM pg_class WHERE relname = ''acct''');
 CREATE TEMP TABLE scratch (x int);
 SELECT probe('temp', 'SELECT * FROM scratch');
+-- ... nor those that read foreign tables, written on other servers
+CREATE EXTENSION file_fdw;
+CREATE SERVER files FOREIGN DATA WRAPPER file_fdw;
+CREATE FOREIGN TABLE outside (x int) SERVER files OPTIONS (program 'echo 1');
+SELECT probe('foreign', 'SELECT * FROM outside');
 
 -- cacheaside.auto_invalidate = off: entries are served until their TTL
 SET cacheaside.auto_invalidate = off;

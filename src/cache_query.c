@@ -161,6 +161,11 @@ cache_storable(StringInfo rkey, const Oid *relids, int nrelids,
 		if (((Form_pg_class) GETSTRUCT(tuple))->relpersistence ==
 			RELPERSISTENCE_TEMP)
 			why = "it read a temporary table";
+		/* writes to a foreign table happen on another server */
+		else if (tracked &&
+				 ((Form_pg_class) GETSTRUCT(tuple))->relkind ==
+				 RELKIND_FOREIGN_TABLE)
+			why = "it read a foreign table";
 		/* writes to system catalogs are not tracked */
 		else if (tracked && relids[i] < FirstNormalObjectId)
 			why = "it read a system catalog";

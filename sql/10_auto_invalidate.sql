@@ -171,6 +171,9 @@ SELECT probe('ev', 'SELECT * FROM ev ORDER BY day');
 ALTER TABLE ev ATTACH PARTITION ev3 FOR VALUES FROM (20) TO (30);
 SELECT probe('ev', 'SELECT * FROM ev ORDER BY day');
 
+ALTER TABLE ev DETACH PARTITION ev3 CONCURRENTLY;
+SELECT probe('ev', 'SELECT * FROM ev ORDER BY day');
+
 -- a materialized view changes when it is refreshed
 CREATE MATERIALIZED VIEW evcount AS SELECT count(*) AS n FROM ev;
 SELECT probe('evcount', 'SELECT n FROM evcount');
@@ -215,12 +218,30 @@ CREATE SERVER files FOREIGN DATA WRAPPER file_fdw;
 CREATE FOREIGN TABLE outside (x int) SERVER files OPTIONS (program 'echo 1');
 SELECT probe('foreign', 'SELECT * FROM outside');
 
+-- ... nor those that read sequences, which change outside transactions
+CREATE SEQUENCE seq;
+SELECT probe('sequence', 'SELECT last_value FROM seq');
+
 -- cacheaside.auto_invalidate = off: entries are served until their TTL
 SET cacheaside.auto_invalidate = off;
 UPDATE acct SET balance = 1;
 SELECT accounts();
 RESET cacheaside.auto_invalidate;
 SELECT accounts();
+
+-- a query being cached that was served an entry without the check (in a
+-- session with cacheaside.auto_invalidate off) is not stored: what it
+-- computed may be stale
+CREATE FUNCTION inner_count() RETURNS text
+LANGUAGE sql AS $$ SELECT cache_aside_query('inner', 'SELECT count(*) AS n FROM acct', 600)::text $$;
+SELECT inner_count();
+INSERT INTO acct VALUES (7, 'fay', 1);
+SET cacheaside.auto_invalidate = off;
+SELECT probe('outer', 'SELECT inner_count() AS inner');
+RESET cacheaside.auto_invalidate;
+SELECT probe('outer', 'SELECT inner_count() AS inner');
+SELECT probe('outer', 'SELECT inner_count() AS inner');
+DELETE FROM acct WHERE id = 7;
 
 -- cache_invalidate in a transaction removes entries now, and again after
 -- commit: one stored in between (here by the same transaction, which has
@@ -233,15 +254,43 @@ SELECT test_redis('EXISTS', test_rkey('a'));
 COMMIT;
 SELECT test_redis('EXISTS', test_rkey('a'));
 
+-- the same with a glob pattern (repeated with SCAN, not UNLINK)
+BEGIN;
+SELECT cache_invalidate('a*');
+SELECT accounts();
+SELECT test_redis('EXISTS', test_rkey('a'));
+COMMIT;
+SELECT test_redis('EXISTS', test_rkey('a'));
+
+-- each glob is a SCAN at commit, which cannot be interrupted there: at most
+-- 64 different ones per transaction; keys without glob characters, removed
+-- together after commit, have no limit
+BEGIN;
+SELECT count(cache_invalidate('glob' || g || '*')) FROM generate_series(1, 64) g;
+SELECT cache_invalidate('glob1*');
+SELECT cache_invalidate('one glob too many*');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN;
+SELECT sum(cache_invalidate('key' || g)) FROM generate_series(1, 2500) g;
+SELECT cache_aside_query('key1', 'SELECT 1 AS x', 60),
+	cache_aside_query('key2500', 'SELECT 2500 AS x', 60);
+SELECT test_redis('EXISTS', test_rkey('key1'), test_rkey('key2500'));
+COMMIT;
+SELECT test_redis('EXISTS', test_rkey('key1'), test_rkey('key2500'));
+
 -- ... so such a transaction cannot be prepared
 BEGIN;
 SELECT cache_invalidate('a');
 PREPARE TRANSACTION 'invalidated';
 \echo :LAST_ERROR_SQLSTATE
 
--- two-phase commit: entries stay valid while the transaction is prepared,
--- and COMMIT PREPARED, which does not know what it wrote, invalidates
--- every entry of the database
+-- two-phase commit: while a transaction that wrote acct is prepared,
+-- entries of acct are neither served nor stored (it may commit at any
+-- time, possibly applied by a replication worker); COMMIT PREPARED, which
+-- may commit a transaction prepared before a restart, invalidates every
+-- entry of the database; after ROLLBACK PREPARED the entries are valid
+-- again
 SELECT accounts();
 SELECT probe('others', 'SELECT count(*) AS n FROM other');
 BEGIN;

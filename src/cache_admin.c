@@ -83,8 +83,16 @@ entry_command(RedisRequest *req, const char *command, text *key, int nextra)
 /* Bytes of protocol framing allowed around one bulk reply */
 #define REPLY_FRAMING	64
 
+/* Patterns with glob characters repeated after commit, per transaction */
+#define MAX_COMMIT_PATTERNS	64
+
+/* Keys removed per UNLINK command after commit */
+#define UNLINK_BATCH		1000
+
 /* Patterns to remove again at commit (in TopTransactionContext) */
 static List *commit_patterns = NIL;
+
+static bool pattern_is_key(const text *pattern);
 
 /*
  * Remove the entries whose keys match the Redis glob pattern.  The pattern
@@ -200,22 +208,45 @@ cache_invalidate(PG_FUNCTION_ARGS)
 	removed = invalidate_matching(VARDATA_ANY(pattern),
 								  VARSIZE_ANY_EXHDR(pattern));
 
-	/* to be repeated after commit, once per distinct pattern */
+	/*
+	 * To be repeated after commit: keys named outright (removed together,
+	 * in one UNLINK), and each distinct glob.
+	 */
 	if (IsTransactionBlock() ||
 		TransactionIdIsValid(GetTopTransactionIdIfAny()))
 	{
 		ListCell   *lc;
 		bool		known = false;
+		int			nglobs = 0;
 
-		foreach(lc, commit_patterns)
+		if (!pattern_is_key(pattern))
 		{
-			text	   *p = lfirst(lc);
+			foreach(lc, commit_patterns)
+			{
+				text	   *p = lfirst(lc);
 
-			if (VARSIZE_ANY_EXHDR(p) == VARSIZE_ANY_EXHDR(pattern) &&
-				memcmp(VARDATA_ANY(p), VARDATA_ANY(pattern),
-					   VARSIZE_ANY_EXHDR(p)) == 0)
-				known = true;
+				if (pattern_is_key(p))
+					continue;
+				nglobs++;
+				if (VARSIZE_ANY_EXHDR(p) == VARSIZE_ANY_EXHDR(pattern) &&
+					memcmp(VARDATA_ANY(p), VARDATA_ANY(pattern),
+						   VARSIZE_ANY_EXHDR(p)) == 0)
+					known = true;
+			}
 		}
+
+		/*
+		 * Each glob is one SCAN of the namespace at commit, which cannot be
+		 * interrupted there: a transaction gets a bounded number of them.
+		 */
+		if (!known && !pattern_is_key(pattern) &&
+			nglobs >= MAX_COMMIT_PATTERNS)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many cache_invalidate() patterns in one transaction"),
+					 errdetail("A transaction can use at most %d different patterns with glob characters; each is repeated after commit.",
+							   MAX_COMMIT_PATTERNS),
+					 errhint("Use one broader pattern, or keys without glob characters, which have no limit.")));
 		if (!known)
 		{
 			MemoryContext oldcxt = MemoryContextSwitchTo(TopTransactionContext);
@@ -282,6 +313,82 @@ cache_dependencies(PG_FUNCTION_ARGS)
 }
 
 /*
+ * A pattern without glob characters (and without escapes) names one key.
+ */
+static bool
+pattern_is_key(const text *pattern)
+{
+	const char *p = VARDATA_ANY(pattern);
+	size_t		len = VARSIZE_ANY_EXHDR(pattern);
+
+	for (size_t i = 0; i < len; i++)
+		if (p[i] == '*' || p[i] == '?' || p[i] == '[' || p[i] == '\\')
+			return false;
+	return true;
+}
+
+/*
+ * Remove again what the patterns of this transaction matched: the keys
+ * named outright with UNLINK in one round trip, the globs with a SCAN each.
+ */
+static void
+invalidate_patterns_again(void)
+{
+	RedisRequest req;
+	RedisReply *replies;
+	ListCell   *lc;
+	int			nkeys = 0;
+	int			ncommands = 0;
+
+	foreach(lc, commit_patterns)
+		if (pattern_is_key(lfirst(lc)))
+			nkeys++;
+
+	if (nkeys > 0)
+	{
+		int			batch = 0;
+
+		redis_request_init(&req);
+		foreach(lc, commit_patterns)
+		{
+			text	   *pattern = lfirst(lc);
+			StringInfoData rkey;
+
+			if (!pattern_is_key(pattern))
+				continue;
+			if (batch == 0)
+			{
+				redis_command(&req, 1 + Min(nkeys, UNLINK_BATCH));
+				redis_arg_str(&req, "UNLINK");
+				ncommands++;
+			}
+			initStringInfo(&rkey);
+			keyspace_entry_key(&rkey, VARDATA_ANY(pattern),
+							   VARSIZE_ANY_EXHDR(pattern));
+			redis_arg(&req, rkey.data, rkey.len);
+			pfree(rkey.data);
+			nkeys--;
+			if (++batch == UNLINK_BATCH)
+				batch = 0;
+		}
+		replies = redis_execute(&req, 1024 * (size_t) ncommands, REDIS_FAIL_ERROR);
+		redis_request_free(&req);
+		for (int i = 0; i < ncommands; i++)
+			if (replies[i].kind != REDIS_KIND_INTEGER)
+				unexpected_reply("UNLINK", &replies[i]);
+	}
+
+	foreach(lc, commit_patterns)
+	{
+		text	   *pattern = lfirst(lc);
+
+		if (!pattern_is_key(pattern))
+			(void) invalidate_matching(VARDATA_ANY(pattern),
+									   VARSIZE_ANY_EXHDR(pattern));
+	}
+}
+
+/*
  * After commit: remove the entries again.  The transaction is committed,
  * so nothing here may raise an error; interrupts are held off by
  * CommitTransaction, and every Redis wait ends by command_timeout.
@@ -290,34 +397,27 @@ static void
 invalidate_again(void)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	ListCell   *lc;
 
-	foreach(lc, commit_patterns)
+	PG_TRY();
 	{
-		text	   *pattern = lfirst(lc);
-
-		PG_TRY();
-		{
-			(void) invalidate_matching(VARDATA_ANY(pattern),
-									   VARSIZE_ANY_EXHDR(pattern));
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			ereport(WARNING,
-					(errcode(edata->sqlerrcode),
-					 errmsg("cache_invalidate('%s') could not be repeated after commit: %s",
-							text_to_cstring(pattern), edata->message),
-					 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
-					 errhint("Entries stored while the transaction committed may be served until their TTL ends; call cache_invalidate() again.")));
-			FreeErrorData(edata);
-		}
-		PG_END_TRY();
+		invalidate_patterns_again();
 	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("cache_invalidate() could not be repeated after commit: %s",
+						edata->message),
+				 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
+				 errhint("Entries stored while the transaction committed may be served until their TTL ends; call cache_invalidate() again.")));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
 }
 
 static void

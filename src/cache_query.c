@@ -166,6 +166,11 @@ cache_storable(StringInfo rkey, const Oid *relids, int nrelids,
 				 ((Form_pg_class) GETSTRUCT(tuple))->relkind ==
 				 RELKIND_FOREIGN_TABLE)
 			why = "it read a foreign table";
+		/* sequences change outside transactions, without commits */
+		else if (tracked &&
+				 ((Form_pg_class) GETSTRUCT(tuple))->relkind ==
+				 RELKIND_SEQUENCE)
+			why = "it read a sequence";
 		/* writes to system catalogs are not tracked */
 		else if (tracked && relids[i] < FirstNormalObjectId)
 			why = "it read a system catalog";
@@ -254,12 +259,13 @@ cache_store(StringInfo rkey, const uint8 *fingerprint, QueryResult *result,
  */
 static void
 cache_run_recording(const char *sql, const QueryParams *params,
-					QueryResult *result, TrackFill *fill)
+					bool allow_parallel, QueryResult *result,
+					TrackFill *fill)
 {
 	track_fill_begin(fill);
 	PG_TRY();
 	{
-		query_run_json(sql, params, result);
+		query_run_json(sql, params, allow_parallel, result);
 	}
 	PG_FINALLY();
 	{
@@ -314,7 +320,9 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 	if (!cacheaside_enabled || cacheaside_max_value_bytes == 0 ||
 		redis_backing_off())
 	{
-		query_run_json(text_to_cstring(sqltext), params, &result);
+		/* inside a query being cached, everything it runs is recorded */
+		query_run_json(text_to_cstring(sqltext), params,
+					   !track_fill_active(), &result);
 		PG_RETURN_TEXT_P(result.json);
 	}
 
@@ -329,6 +337,8 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 	{
 		/* a query being cached around this call read these too */
 		track_fill_add(entry.relations, entry.nrelations);
+		if (mode != TRACK_ON)
+			track_fill_unchecked();
 		PG_RETURN_TEXT_P(json);
 	}
 
@@ -340,7 +350,11 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 	if (tracked)
 		as_of = track_as_of();
 	sql = text_to_cstring(sqltext);
-	cache_run_recording(sql, params, &result, &fill);
+	/*
+	 * Parallel workers' executors are not seen by the recording: functions
+	 * the query calls could read tables there unrecorded.
+	 */
+	cache_run_recording(sql, params, !tracked, &result, &fill);
 
 	/* what the executor opened, and what the plan depends on */
 	relids = palloc(sizeof(Oid) * (fill.nrelids + result.nrelations + 1));
@@ -358,7 +372,11 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 	}
 
 	/* after a failed lookup, do not make the call wait on Redis twice */
-	if (usable && cache_storable(&rkey, relids, nrelids, tracked, as_of))
+	if (fill.unchecked)
+		elog(DEBUG1, "cacheaside: not caching \"%s\": it used an entry not checked against commits",
+			 rkey.data);
+	else if (usable &&
+			 cache_storable(&rkey, relids, nrelids, tracked, as_of))
 		cache_store(&rkey, fingerprint, &result, relids, nrelids,
 					tracked, as_of, ttl);
 	PG_RETURN_TEXT_P(result.json);

@@ -35,6 +35,10 @@ void
 _PG_init(void)
 {
 	config_define_gucs();
-	track_init();
+	/*
+	 * Transaction callbacks run last registered first: track.c records the
+	 * commit before cache_admin.c repeats invalidations in Redis.
+	 */
 	cache_admin_init();
+	track_init();
 }

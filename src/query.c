@@ -280,11 +280,13 @@ json_destroy(DestReceiver *self)
 /*
  * Run sql with params and render its rows as a JSON array into result,
  * allocated in the current memory context.  Errors of the query (syntax,
- * missing relations, permissions) are PostgreSQL's own.
+ * missing relations, permissions) are PostgreSQL's own.  allow_parallel
+ * lets the planner use parallel workers (whose executors the caller's
+ * hooks do not see).
  */
 void
 query_run_json(const char *sql, const QueryParams *params,
-			   QueryResult *result)
+			   bool allow_parallel, QueryResult *result)
 {
 	MemoryContext callercxt = CurrentMemoryContext;
 	SPIPlanPtr	plan;
@@ -306,7 +308,7 @@ query_run_json(const char *sql, const QueryParams *params,
 		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
 
 	plan = SPI_prepare_cursor(sql, params->nparams, params->types,
-							  CURSOR_OPT_PARALLEL_OK);
+							  allow_parallel ? CURSOR_OPT_PARALLEL_OK : 0);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s",
 			 SPI_result_code_string(SPI_result));

@@ -30,6 +30,6 @@ typedef struct QueryResult
 extern void query_params_from_args(FunctionCallInfo fcinfo, int first,
 								   QueryParams *params);
 extern void query_run_json(const char *sql, const QueryParams *params,
-						   QueryResult *result);
+						   bool allow_parallel, QueryResult *result);
 
 #endif							/* CACHEASIDE_QUERY_H */

@@ -21,9 +21,10 @@
  * A writing transaction, at XACT_EVENT_PRE_COMMIT (before its commit can
  * become visible), finds the relations it wrote from the locks it holds
  * (RowExclusiveLock or stronger, save ShareUpdateExclusiveLock and
- * ShareLock, which VACUUM, ANALYZE and CREATE INDEX take), adds their
- * inheritance and partition ancestors, and raises the slots' inflight
- * counts.  At XACT_EVENT_COMMIT (after its commit became visible, before
+ * ShareLock, which VACUUM, ANALYZE and CREATE INDEX take; but
+ * ShareUpdateExclusiveLock too if it wrote pg_inherits, as DETACH
+ * PARTITION CONCURRENTLY does), adds their inheritance and partition
+ * ancestors, and raises the slots' inflight counts.  At XACT_EVENT_COMMIT (after its commit became visible, before
  * COMMIT returns) it takes the next sequence number, stores it in the
  * slots' last, and lowers inflight again.  Locks cover every way of
  * writing: DML, MERGE, COPY, TRUNCATE, cascades and triggers, writes in
@@ -39,20 +40,24 @@
  * start of the cluster draws a random epoch, and entries of another epoch
  * are misses.
  *
- * Prepared transactions commit through COMMIT PREPARED, possibly in
- * another session or after a restart, when what they wrote is no longer
- * known: COMMIT PREPARED invalidates every entry of the database.
+ * Prepared transactions: PREPARE records the transaction and what it wrote,
+ * which stays in flight until the transaction ends (see "Prepared
+ * transactions" below).  COMMIT PREPARED may also commit a transaction
+ * prepared before a restart, whose writes nobody knows any more: it
+ * invalidates every entry of the database.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/twophase.h"
 #include "access/table.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_inherits_d.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
@@ -63,7 +68,9 @@
 #include "storage/lock.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
+#include "storage/procarray.h"
 #include "storage/shmem.h"
+#include "storage/spin.h"
 #include "tcop/utility.h"
 #include "utils/fmgroids.h"
 #include "utils/memutils.h"
@@ -102,14 +109,33 @@ typedef struct TrackSlot
 	pg_atomic_uint32 inflight;
 } TrackSlot;
 
+/* Slots recorded per prepared transaction; more count as the database */
+#define PREPARED_MAX_SLOTS	64
+
+/* A prepared transaction that wrote (fxid 0: a free entry) */
+typedef struct TrackPrepared
+{
+	uint64		fxid;
+	int			nslots;
+	uint32		slots[PREPARED_MAX_SLOTS];
+} TrackPrepared;
+
 typedef struct TrackShared
 {
 	uint64		epoch;
 	pg_atomic_uint64 seq;
 	TrackSlot	slots[TRACK_SLOTS];
+	slock_t		prepared_lock;	/* protects the next two and the entries */
+	int			nprepared;		/* entries in use */
+	int			max_prepared;	/* max_prepared_transactions at start */
+	/* then max_prepared TrackPrepared entries */
 } TrackShared;
 
 static TrackShared *shared = NULL;
+static TrackPrepared *prepared_entries = NULL;
+
+/* The transaction this backend is preparing, between PRE_PREPARE and PREPARE */
+static uint64 preparing_fxid = 0;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -208,12 +234,19 @@ slots_bump(const uint32 *slots, int nslots, uint64 xid)
  * ----------------------------------------------------------------
  */
 
+static Size
+track_shmem_size(void)
+{
+	return add_size(MAXALIGN(sizeof(TrackShared)),
+					mul_size(max_prepared_xacts, sizeof(TrackPrepared)));
+}
+
 static void
 track_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(MAXALIGN(sizeof(TrackShared)));
+	RequestAddinShmemSpace(track_shmem_size());
 }
 
 static void
@@ -225,7 +258,9 @@ track_shmem_startup(void)
 		prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	shared = ShmemInitStruct("cacheaside", sizeof(TrackShared), &found);
+	shared = ShmemInitStruct("cacheaside", track_shmem_size(), &found);
+	prepared_entries = (TrackPrepared *)
+		((char *) shared + MAXALIGN(sizeof(TrackShared)));
 	if (!found)
 	{
 		/* a new epoch: entries of every earlier start become misses */
@@ -242,6 +277,11 @@ track_shmem_startup(void)
 			pg_atomic_init_u64(&shared->slots[i].last_xid, 0);
 			pg_atomic_init_u32(&shared->slots[i].inflight, 0);
 		}
+		SpinLockInit(&shared->prepared_lock);
+		shared->nprepared = 0;
+		shared->max_prepared = max_prepared_xacts;
+		memset(prepared_entries, 0,
+			   sizeof(TrackPrepared) * (Size) max_prepared_xacts);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -301,6 +341,9 @@ collect_write_locks(OidArray *out)
 {
 	Oid			found[MAX_WRITE_LOCKS];
 	int			nfound = 0;
+	Oid			sue[MAX_WRITE_LOCKS];	/* ShareUpdateExclusiveLock */
+	int			nsue = 0;
+	bool		inherits_written = false;
 	bool		overflow = false;
 
 	LWLockAcquire(&MyProc->fpInfoLock, LW_SHARED);
@@ -311,7 +354,11 @@ collect_write_locks(OidArray *out)
 
 		/* fast-path locks are weak: only RowExclusiveLock writes */
 		if (FP_HOLDS(bits, RowExclusiveLock))
+		{
 			found[nfound++] = MyProc->fpRelId[f];
+			if (MyProc->fpRelId[f] == InheritsRelationId)
+				inherits_written = true;
+		}
 	}
 
 	for (int p = 0; p < NUM_LOCK_PARTITIONS && !overflow; p++)
@@ -341,6 +388,21 @@ collect_write_locks(OidArray *out)
 					break;
 				}
 				found[nfound++] = (Oid) lock->tag.locktag_field2;
+				if (lock->tag.locktag_field2 == InheritsRelationId)
+					inherits_written = true;
+			}
+			else if (lock->tag.locktag_type == LOCKTAG_RELATION &&
+					 lock->tag.locktag_lockmethodid == DEFAULT_LOCKMETHOD &&
+					 lock->tag.locktag_field1 == MyDatabaseId &&
+					 (proclock->holdMask &
+					  LOCKBIT_ON(ShareUpdateExclusiveLock)) != 0)
+			{
+				if (nsue == MAX_WRITE_LOCKS)
+				{
+					overflow = true;
+					break;
+				}
+				sue[nsue++] = (Oid) lock->tag.locktag_field2;
 			}
 			proclock = (PROCLOCK *) SHMQueueNext(procLocks, &proclock->procLink,
 												 offsetof(PROCLOCK, procLink));
@@ -353,6 +415,16 @@ collect_write_locks(OidArray *out)
 	for (int i = 0; i < nfound; i++)
 		if (found[i] >= FirstNormalObjectId)
 			oid_array_add(out, found[i]);
+
+	/*
+	 * ShareUpdateExclusiveLock is VACUUM's and ANALYZE's, which change no
+	 * rows, but also that of ATTACH/DETACH PARTITION (CONCURRENTLY) on the
+	 * parent, which change what it returns: those write pg_inherits.
+	 */
+	if (inherits_written)
+		for (int i = 0; i < nsue; i++)
+			if (sue[i] >= FirstNormalObjectId)
+				oid_array_add(out, sue[i]);
 	return !overflow;
 }
 
@@ -392,12 +464,77 @@ add_ancestors(OidArray *rels)
 	table_close(inherits, AccessShareLock);
 }
 
+static bool prepared_finish(uint64 fxid, bool committed);
+
 static void
 track_release_pending(int code, Datum arg)
 {
 	if (npending > 0)
 		slots_unmark(pending_slots, npending);
 	npending = 0;
+	if (preparing_fxid != 0)
+		(void) prepared_finish(preparing_fxid, false);
+	preparing_fxid = 0;
+}
+
+/*
+ * The slots of what this transaction wrote, sorted and distinct, in
+ * TopTransactionContext; returns their number (0: wrote nothing).
+ */
+static int
+written_slots(uint32 **slots_out)
+{
+	MemoryContext oldcxt;
+	OidArray	rels = {NULL, 0, 0};
+	uint32	   *slots;
+	int			n;
+	int			nslots;
+
+	*slots_out = NULL;
+	if (!FullTransactionIdIsValid(GetTopFullTransactionIdIfAny()))
+		return 0;				/* wrote nothing */
+
+	oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+	if (collect_write_locks(&rels))
+	{
+		if (rels.n == 0)
+		{
+			MemoryContextSwitchTo(oldcxt);
+			return 0;
+		}
+		add_ancestors(&rels);
+		slots = palloc(sizeof(uint32) * rels.n);
+		for (int i = 0; i < rels.n; i++)
+			slots[i] = slot_of(MyDatabaseId, rels.oids[i]);
+		n = rels.n;
+	}
+	else
+	{
+		/* too many to tell apart: the whole database */
+		slots = palloc(sizeof(uint32));
+		slots[0] = slot_of(MyDatabaseId, InvalidOid);
+		n = 1;
+	}
+	MemoryContextSwitchTo(oldcxt);
+
+	/* one mark per slot, whatever the number of relations hashed to it */
+	qsort(slots, n, sizeof(uint32), uint32_cmp);
+	nslots = 0;
+	for (int i = 0; i < n; i++)
+		if (nslots == 0 || slots[nslots - 1] != slots[i])
+			slots[nslots++] = slots[i];
+	*slots_out = slots;
+	return nslots;
+}
+
+static void
+register_exit_callback(void)
+{
+	if (!exit_callback_registered)
+	{
+		before_shmem_exit(track_release_pending, (Datum) 0);
+		exit_callback_registered = true;
+	}
 }
 
 /*
@@ -407,51 +544,154 @@ track_release_pending(int code, Datum arg)
 static void
 track_pre_commit(void)
 {
-	MemoryContext oldcxt;
-	OidArray	rels = {NULL, 0, 0};
-	FullTransactionId xid = GetTopFullTransactionIdIfAny();
-	int			n;
+	uint32	   *slots;
+	int			nslots = written_slots(&slots);
 
-	if (!FullTransactionIdIsValid(xid))
-		return;					/* wrote nothing */
+	if (nslots == 0)
+		return;
+	register_exit_callback();
+	pending_slots = slots;
+	pending_xid = U64FromFullTransactionId(GetTopFullTransactionIdIfAny());
 
-	oldcxt = MemoryContextSwitchTo(TopTransactionContext);
-	if (collect_write_locks(&rels))
-	{
-		if (rels.n == 0)
+	/* nothing between these two can fail: abort unmarks exactly these */
+	slots_mark(pending_slots, nslots);
+	npending = nslots;
+}
+
+
+/* ----------------------------------------------------------------
+ * Prepared transactions
+ *
+ * What a prepared transaction wrote becomes visible when it is committed,
+ * later, by COMMIT PREPARED in any session, or by a logical replication
+ * worker applying a two-phase transaction, which does not go through
+ * COMMIT PREPARED as a statement.  So PREPARE records the transaction and
+ * the slots it wrote in shared memory and leaves those slots in flight:
+ * entries of those tables are neither served nor stored while it is
+ * prepared.  Whoever checks entries next after it has ended (any hit,
+ * store, or COMMIT PREPARED) records its commit, or just lowers the marks
+ * after a rollback.
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Remove the entry of the prepared transaction fxid if it is still there,
+ * and then record its commit or release its marks.  Returns true if this
+ * call did it.
+ */
+static bool
+prepared_finish(uint64 fxid, bool committed)
+{
+	TrackPrepared *entry = NULL;
+	TrackPrepared copy;
+
+	SpinLockAcquire(&shared->prepared_lock);
+	for (int i = 0; i < shared->max_prepared; i++)
+		if (prepared_entries[i].fxid == fxid)
 		{
-			MemoryContextSwitchTo(oldcxt);
-			return;
+			entry = &prepared_entries[i];
+			copy = *entry;
+			entry->fxid = 0;
+			shared->nprepared--;
+			break;
 		}
-		add_ancestors(&rels);
-		pending_slots = palloc(sizeof(uint32) * rels.n);
-		for (int i = 0; i < rels.n; i++)
-			pending_slots[i] = slot_of(MyDatabaseId, rels.oids[i]);
-		n = rels.n;
-	}
+	SpinLockRelease(&shared->prepared_lock);
+
+	if (entry == NULL)
+		return false;			/* someone else did it */
+	if (committed)
+		slots_bump(copy.slots, copy.nslots, fxid);
 	else
-	{
-		/* too many to tell apart: the whole database */
-		pending_slots = palloc(sizeof(uint32));
-		pending_slots[0] = slot_of(MyDatabaseId, InvalidOid);
-		n = 1;
-	}
-	MemoryContextSwitchTo(oldcxt);
+		slots_unmark(copy.slots, copy.nslots);
+	return true;
+}
 
-	/* one mark per slot, whatever the number of relations hashed to it */
-	qsort(pending_slots, n, sizeof(uint32), uint32_cmp);
-	npending = 0;
-	for (int i = 0; i < n; i++)
-		if (npending == 0 || pending_slots[npending - 1] != pending_slots[i])
-			pending_slots[npending++] = pending_slots[i];
-	pending_xid = U64FromFullTransactionId(xid);
+/*
+ * Find the prepared transactions that have ended since, and settle them.
+ */
+static void
+prepared_settle(void)
+{
+	uint64		ended[64];
+	bool		committed[64];
+	int			nended = 0;
+	uint64	   *fxids;
+	int			n = 0;
 
-	if (!exit_callback_registered)
+	pg_read_barrier();
+	if (shared->nprepared == 0)
+		return;
+
+	fxids = palloc(sizeof(uint64) * Max(shared->max_prepared, 1));
+	SpinLockAcquire(&shared->prepared_lock);
+	for (int i = 0; i < shared->max_prepared; i++)
+		if (prepared_entries[i].fxid != 0)
+			fxids[n++] = prepared_entries[i].fxid;
+	SpinLockRelease(&shared->prepared_lock);
+
+	for (int i = 0; i < n && nended < (int) lengthof(ended); i++)
 	{
-		before_shmem_exit(track_release_pending, (Datum) 0);
-		exit_callback_registered = true;
+		TransactionId xid = XidFromFullTransactionId(FullTransactionIdFromU64(fxids[i]));
+
+		if (TransactionIdIsInProgress(xid))
+			continue;			/* still prepared (or still preparing) */
+		ended[nended] = fxids[i];
+		committed[nended] = TransactionIdDidCommit(xid);
+		nended++;
 	}
-	slots_mark(pending_slots, npending);
+	for (int i = 0; i < nended; i++)
+		(void) prepared_finish(ended[i], committed[i]);
+	pfree(fxids);
+}
+
+/*
+ * Pre-prepare of a transaction that has written: record it, and mark what
+ * it wrote in flight until it ends.
+ */
+static void
+track_pre_prepare(void)
+{
+	uint32	   *slots;
+	int			nslots = written_slots(&slots);
+	uint64		fxid;
+	TrackPrepared *entry = NULL;
+
+	if (nslots == 0)
+		return;
+	if (nslots > PREPARED_MAX_SLOTS)
+	{
+		slots[0] = slot_of(MyDatabaseId, InvalidOid);
+		nslots = 1;
+	}
+	fxid = U64FromFullTransactionId(GetTopFullTransactionIdIfAny());
+
+	for (int attempt = 0; attempt < 2 && entry == NULL; attempt++)
+	{
+		if (attempt > 0)
+			prepared_settle();	/* make room from ended ones */
+		SpinLockAcquire(&shared->prepared_lock);
+		for (int i = 0; i < shared->max_prepared; i++)
+			if (prepared_entries[i].fxid == 0)
+			{
+				entry = &prepared_entries[i];
+				entry->fxid = fxid;
+				entry->nslots = nslots;
+				memcpy(entry->slots, slots, sizeof(uint32) * nslots);
+				shared->nprepared++;
+				break;
+			}
+		SpinLockRelease(&shared->prepared_lock);
+	}
+	if (entry == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("cacheaside cannot record another prepared transaction"),
+				 errdetail("Its room is max_prepared_transactions (%d) as of the server start.",
+						   shared->max_prepared)));
+
+	register_exit_callback();
+	slots_mark(slots, nslots);
+	preparing_fxid = fxid;
 }
 
 static void
@@ -463,17 +703,28 @@ track_xact_callback(XactEvent event, void *arg)
 			if (shared != NULL)
 				track_pre_commit();
 			break;
+		case XACT_EVENT_PRE_PREPARE:
+			if (shared != NULL)
+				track_pre_prepare();
+			break;
 		case XACT_EVENT_COMMIT:
 			if (npending > 0)
 				slots_bump(pending_slots, npending, pending_xid);
 			npending = 0;
 			current_fill = NULL;
 			break;
-		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PREPARE:
+			/* the entry stays, with its marks, until the transaction ends */
+			preparing_fxid = 0;
+			current_fill = NULL;
+			break;
+		case XACT_EVENT_ABORT:
 			if (npending > 0)
 				slots_unmark(pending_slots, npending);
 			npending = 0;
+			if (preparing_fxid != 0)
+				(void) prepared_finish(preparing_fxid, false);
+			preparing_fxid = 0;
 			current_fill = NULL;
 			break;
 		default:
@@ -514,6 +765,8 @@ track_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 					   U64FromFullTransactionId(ReadNextFullTransactionId()));
 		}
 		PG_END_TRY();
+		/* release the marks its PREPARE left, if it was made here */
+		prepared_settle();
 		return;
 	}
 
@@ -560,6 +813,27 @@ track_fill_add(const Oid *relids, int nrelids)
 }
 
 /*
+ * Is a fill in progress in this backend (is this call inside a query being
+ * cached)?
+ */
+bool
+track_fill_active(void)
+{
+	return current_fill != NULL;
+}
+
+/*
+ * A hit served without the check of commits (cacheaside.auto_invalidate
+ * off) inside queries being cached: their results may be stale.
+ */
+void
+track_fill_unchecked(void)
+{
+	for (TrackFill *fill = current_fill; fill != NULL; fill = fill->parent)
+		fill->unchecked = true;
+}
+
+/*
  * Every plan the executor starts while a fill is in progress (the query
  * itself, and any query a function it calls runs) adds its relations.
  */
@@ -596,6 +870,7 @@ track_fill_begin(TrackFill *fill)
 	fill->relids = NULL;
 	fill->nrelids = 0;
 	fill->maxrelids = 0;
+	fill->unchecked = false;
 	current_fill = fill;
 }
 
@@ -684,8 +959,9 @@ track_written_by_me(const Oid *relids, int nrelids)
 		LOCKTAG		tag;
 
 		SET_LOCKTAG_RELATION(tag, MyDatabaseId, relids[i]);
-		if (LockOrStrongerHeldByMe(&tag, RowExclusiveLock))
-			return true;
+		for (LOCKMODE mode = RowExclusiveLock; mode <= AccessExclusiveLock; mode++)
+			if (LockHeldByMe(&tag, mode))
+				return true;
 	}
 	return false;
 }
@@ -702,6 +978,7 @@ track_check(const Oid *relids, int nrelids, uint64 epoch, uint64 as_of)
 	Assert(shared != NULL);
 	if (epoch != shared->epoch)
 		return TRACK_CHANGED;
+	prepared_settle();
 	if (slot_changed(slot_of(MyDatabaseId, InvalidOid), as_of, &last_xid))
 		return TRACK_CHANGED;
 	for (int i = 0; i < nrelids; i++)
@@ -743,6 +1020,7 @@ track_relation_changed(Oid relid, uint64 epoch, uint64 as_of)
 	uint64		last_xid = 0;
 
 	Assert(shared != NULL);
+	prepared_settle();
 	return epoch != shared->epoch ||
 		slot_changed(slot_of(MyDatabaseId, InvalidOid), as_of, &last_xid) ||
 		slot_changed(slot_of(MyDatabaseId, relid), as_of, &last_xid);

@@ -35,6 +35,8 @@ typedef struct TrackFill
 	Oid		   *relids;
 	int			nrelids;
 	int			maxrelids;
+	bool		unchecked;		/* it used an entry not checked against
+								 * commits: its result must not be stored */
 } TrackFill;
 
 extern void track_init(void);
@@ -50,5 +52,7 @@ extern bool track_written_by_me(const Oid *relids, int nrelids);
 extern void track_fill_begin(TrackFill *fill);
 extern void track_fill_end(TrackFill *fill);
 extern void track_fill_add(const Oid *relids, int nrelids);
+extern void track_fill_unchecked(void);
+extern bool track_fill_active(void);
 
 #endif							/* CACHEASIDE_TRACK_H */

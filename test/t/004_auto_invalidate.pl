@@ -32,7 +32,8 @@ my $node = PostgreSQL::Test::Cluster->new('tracked');
 $node->init(allows_streaming => 1);
 $node->append_conf('postgresql.conf',
 	$redis->pg_conf
-	  . "cacheaside.retry_interval = 0\nrestart_after_crash = on\n");
+	  . "cacheaside.retry_interval = 0\nrestart_after_crash = on\n"
+	  . "max_prepared_transactions = 5\n");
 $node->start;
 $node->safe_psql(
 	'postgres', q{
@@ -109,7 +110,7 @@ $stderr .= $s->{stderr};
 note sprintf('COMMIT took %.3f s (command_timeout 300 ms)', $commit_invalidate);
 like(
 	$stderr,
-	qr/WARNING:  cache_invalidate\('k'\) could not be repeated after commit/,
+	qr/WARNING:  cache_invalidate\(\) could not be repeated after commit/,
 	'COMMIT warns that the invalidation could not be repeated');
 is($node->safe_psql('postgres', 'SELECT v FROM t'),
 	'four', 'and the transaction is committed');
@@ -146,6 +147,7 @@ note 'writes applied by logical replication';
 
 my $publisher = PostgreSQL::Test::Cluster->new('publisher');
 $publisher->init(allows_streaming => 'logical');
+$publisher->append_conf('postgresql.conf', "max_prepared_transactions = 5\n");
 $publisher->start;
 $publisher->safe_psql(
 	'postgres', q{
@@ -156,7 +158,7 @@ $publisher->safe_psql(
 $node->safe_psql('postgres', 'CREATE TABLE r (id int PRIMARY KEY, v text)');
 my $connstr = $publisher->connstr . ' dbname=postgres';
 $node->safe_psql('postgres',
-	"CREATE SUBSCRIPTION s CONNECTION '$connstr' PUBLICATION p");
+	"CREATE SUBSCRIPTION s CONNECTION '$connstr' PUBLICATION p WITH (two_phase = on)");
 $node->wait_for_subscription_sync($publisher, 's');
 
 my $rcall = q{SELECT cache_aside_query('r', 'SELECT v FROM r ORDER BY id', 600)};
@@ -169,6 +171,25 @@ $publisher->wait_for_catchup('s');
 is( $node->safe_psql('postgres', $rcall),
 	qq{[{"v":"one"}, \n {"v":"two"}]},
 	'a row applied by the subscription makes the entry a miss');
+
+# a two-phase transaction: the worker applies PREPARE, then COMMIT PREPARED
+# itself (not as a statement)
+$publisher->safe_psql('postgres',
+	"BEGIN; INSERT INTO r VALUES (3, 'three'); PREPARE TRANSACTION 'p3';");
+$publisher->wait_for_catchup('s');
+is( $node->safe_psql('postgres', $rcall),
+	qq{[{"v":"one"}, \n {"v":"two"}]},
+	'while the applied transaction is prepared, its row is not seen');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM pg_prepared_xacts'),
+	'1', 'it is prepared on the subscriber');
+$publisher->safe_psql('postgres', "COMMIT PREPARED 'p3'");
+$publisher->wait_for_catchup('s');
+$node->poll_query_until('postgres',
+	'SELECT count(*) = 0 FROM pg_prepared_xacts')
+  or die 'the subscriber did not commit the prepared transaction';
+is( $node->safe_psql('postgres', $rcall),
+	qq{[{"v":"one"}, \n {"v":"two"}, \n {"v":"three"}]},
+	'once the worker committed it, the entry is a miss');
 $node->safe_psql('postgres', 'DROP SUBSCRIPTION s');
 $publisher->stop;
 

@@ -287,10 +287,9 @@ PREPARE TRANSACTION 'invalidated';
 
 -- two-phase commit: while a transaction that wrote acct is prepared,
 -- entries of acct are neither served nor stored (it may commit at any
--- time, possibly applied by a replication worker); COMMIT PREPARED, which
--- may commit a transaction prepared before a restart, invalidates every
--- entry of the database; after ROLLBACK PREPARED the entries are valid
--- again
+-- time, possibly applied by a replication worker); once it has ended,
+-- committed or rolled back, they are misses, and other tables' entries
+-- were never affected
 SELECT accounts();
 SELECT probe('others', 'SELECT count(*) AS n FROM other');
 BEGIN;

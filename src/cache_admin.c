@@ -328,79 +328,74 @@ pattern_is_key(const text *pattern)
 }
 
 /*
- * Remove again what the patterns of this transaction matched: the keys
- * named outright with UNLINK in one round trip, the globs with a SCAN each.
+ * Remove again the keys this transaction named outright, with UNLINK, in
+ * one round trip.
  */
 static void
-invalidate_patterns_again(void)
+unlink_keys_again(void)
 {
 	RedisRequest req;
 	RedisReply *replies;
 	ListCell   *lc;
 	int			nkeys = 0;
 	int			ncommands = 0;
+	int			batch = 0;
 
 	foreach(lc, commit_patterns)
 		if (pattern_is_key(lfirst(lc)))
 			nkeys++;
+	if (nkeys == 0)
+		return;
 
-	if (nkeys > 0)
-	{
-		int			batch = 0;
-
-		redis_request_init(&req);
-		foreach(lc, commit_patterns)
-		{
-			text	   *pattern = lfirst(lc);
-			StringInfoData rkey;
-
-			if (!pattern_is_key(pattern))
-				continue;
-			if (batch == 0)
-			{
-				redis_command(&req, 1 + Min(nkeys, UNLINK_BATCH));
-				redis_arg_str(&req, "UNLINK");
-				ncommands++;
-			}
-			initStringInfo(&rkey);
-			keyspace_entry_key(&rkey, VARDATA_ANY(pattern),
-							   VARSIZE_ANY_EXHDR(pattern));
-			redis_arg(&req, rkey.data, rkey.len);
-			pfree(rkey.data);
-			nkeys--;
-			if (++batch == UNLINK_BATCH)
-				batch = 0;
-		}
-		replies = redis_execute(&req, 1024 * (size_t) ncommands, REDIS_FAIL_ERROR);
-		redis_request_free(&req);
-		for (int i = 0; i < ncommands; i++)
-			if (replies[i].kind != REDIS_KIND_INTEGER)
-				unexpected_reply("UNLINK", &replies[i]);
-	}
-
+	redis_request_init(&req);
 	foreach(lc, commit_patterns)
 	{
 		text	   *pattern = lfirst(lc);
+		StringInfoData rkey;
 
 		if (!pattern_is_key(pattern))
-			(void) invalidate_matching(VARDATA_ANY(pattern),
-									   VARSIZE_ANY_EXHDR(pattern));
+			continue;
+		if (batch == 0)
+		{
+			redis_command(&req, 1 + Min(nkeys, UNLINK_BATCH));
+			redis_arg_str(&req, "UNLINK");
+			ncommands++;
+		}
+		initStringInfo(&rkey);
+		keyspace_entry_key(&rkey, VARDATA_ANY(pattern),
+						   VARSIZE_ANY_EXHDR(pattern));
+		redis_arg(&req, rkey.data, rkey.len);
+		pfree(rkey.data);
+		nkeys--;
+		if (++batch == UNLINK_BATCH)
+			batch = 0;
 	}
+	replies = redis_execute(&req, 1024 * (size_t) ncommands, REDIS_FAIL_ERROR);
+	redis_request_free(&req);
+	for (int i = 0; i < ncommands; i++)
+		if (replies[i].kind != REDIS_KIND_INTEGER)
+			unexpected_reply("UNLINK", &replies[i]);
 }
 
 /*
- * After commit: remove the entries again.  The transaction is committed,
- * so nothing here may raise an error; interrupts are held off by
- * CommitTransaction, and every Redis wait ends by command_timeout.
+ * Run one part of the repeat after commit.  The transaction is committed,
+ * so nothing may raise an error here: a failure is a WARNING.  Interrupts
+ * are held off by CommitTransaction; every Redis wait ends by
+ * command_timeout.
  */
-static void
-invalidate_again(void)
+static bool
+again_or_warn(text *pattern)
 {
 	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
 
 	PG_TRY();
 	{
-		invalidate_patterns_again();
+		if (pattern == NULL)
+			unlink_keys_again();
+		else
+			(void) invalidate_matching(VARDATA_ANY(pattern),
+									   VARSIZE_ANY_EXHDR(pattern));
 	}
 	PG_CATCH();
 	{
@@ -416,8 +411,27 @@ invalidate_again(void)
 				 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
 				 errhint("Entries stored while the transaction committed may be served until their TTL ends; call cache_invalidate() again.")));
 		FreeErrorData(edata);
+		ok = false;
 	}
 	PG_END_TRY();
+	return ok;
+}
+
+/*
+ * After commit: remove again what the patterns of this transaction
+ * matched: the keys named outright together, then each glob with a SCAN.
+ */
+static void
+invalidate_again(void)
+{
+	ListCell   *lc;
+
+	/* after a failure Redis is backing off: one WARNING says it all */
+	if (!again_or_warn(NULL))
+		return;
+	foreach(lc, commit_patterns)
+		if (!pattern_is_key(lfirst(lc)) && !again_or_warn(lfirst(lc)))
+			return;
 }
 
 static void

@@ -41,10 +41,9 @@
  * are misses.
  *
  * Prepared transactions: PREPARE records the transaction and what it wrote,
- * which stays in flight until the transaction ends (see "Prepared
- * transactions" below).  COMMIT PREPARED may also commit a transaction
- * prepared before a restart, whose writes nobody knows any more: it
- * invalidates every entry of the database.
+ * which stays in flight until the transaction ends; those that survived a
+ * restart keep their whole database in flight (see "Prepared transactions"
+ * below).
  *
  *-------------------------------------------------------------------------
  */
@@ -71,7 +70,7 @@
 #include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
-#include "tcop/utility.h"
+#include "executor/spi.h"
 #include "utils/fmgroids.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -112,6 +111,11 @@ typedef struct TrackSlot
 /* Slots recorded per prepared transaction; more count as the database */
 #define PREPARED_MAX_SLOTS	64
 
+/* Whether the prepared transactions that survived the start are recorded */
+#define RECOVERED_UNKNOWN	0
+#define RECOVERED_RECORDING	1
+#define RECOVERED_RECORDED	2
+
 /* A prepared transaction that wrote (fxid 0: a free entry) */
 typedef struct TrackPrepared
 {
@@ -128,6 +132,9 @@ typedef struct TrackShared
 	slock_t		prepared_lock;	/* protects the next two and the entries */
 	int			nprepared;		/* entries in use */
 	int			max_prepared;	/* max_prepared_transactions at start */
+	pg_atomic_uint32 recovered_state;	/* RECOVERED_* */
+	pg_atomic_uint64 valid_from;	/* entries with an earlier as-of are
+									 * misses */
 	/* then max_prepared TrackPrepared entries */
 } TrackShared;
 
@@ -140,7 +147,6 @@ static uint64 preparing_fxid = 0;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
-static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 /* The fill running in this backend, innermost first */
 static TrackFill *current_fill = NULL;
@@ -278,6 +284,8 @@ track_shmem_startup(void)
 			pg_atomic_init_u32(&shared->slots[i].inflight, 0);
 		}
 		SpinLockInit(&shared->prepared_lock);
+		pg_atomic_init_u32(&shared->recovered_state, RECOVERED_UNKNOWN);
+		pg_atomic_init_u64(&shared->valid_from, 0);
 		shared->nprepared = 0;
 		shared->max_prepared = max_prepared_xacts;
 		memset(prepared_entries, 0,
@@ -568,9 +576,10 @@ track_pre_commit(void)
  * COMMIT PREPARED as a statement.  So PREPARE records the transaction and
  * the slots it wrote in shared memory and leaves those slots in flight:
  * entries of those tables are neither served nor stored while it is
- * prepared.  Whoever checks entries next after it has ended (any hit,
- * store, or COMMIT PREPARED) records its commit, or just lowers the marks
- * after a rollback.
+ * prepared.  Whoever checks entries next after it has ended (any hit or
+ * store) records its commit; after a rollback that costs only misses.
+ * Transactions prepared before the server started are recorded by the
+ * first check, against their whole database.
  * ----------------------------------------------------------------
  */
 
@@ -607,16 +616,52 @@ prepared_finish(uint64 fxid, bool committed)
 }
 
 /*
+ * Take a free entry for fxid, with no slots yet; NULL if there is none.
+ */
+static TrackPrepared *
+prepared_reserve(uint64 fxid)
+{
+	TrackPrepared *entry = NULL;
+
+	SpinLockAcquire(&shared->prepared_lock);
+	for (int i = 0; i < shared->max_prepared; i++)
+		if (prepared_entries[i].fxid == 0)
+		{
+			entry = &prepared_entries[i];
+			entry->fxid = fxid;
+			entry->nslots = 0;
+			shared->nprepared++;
+			break;
+		}
+	SpinLockRelease(&shared->prepared_lock);
+	return entry;
+}
+
+/*
+ * Mark the slots and only then give them to the reserved entry: whoever
+ * finishes the entry unmarks exactly what was marked.  Nothing here fails.
+ */
+static void
+prepared_publish(TrackPrepared *entry, const uint32 *slots, int nslots)
+{
+	slots_mark(slots, nslots);
+	SpinLockAcquire(&shared->prepared_lock);
+	memcpy(entry->slots, slots, sizeof(uint32) * nslots);
+	entry->nslots = nslots;
+	SpinLockRelease(&shared->prepared_lock);
+}
+
+/*
  * Find the prepared transactions that have ended since, and settle them.
  */
 static void
 prepared_settle(void)
 {
 	uint64		ended[64];
-	bool		committed[64];
 	int			nended = 0;
 	uint64	   *fxids;
 	int			n = 0;
+	uint64		next;
 
 	pg_read_barrier();
 	if (shared->nprepared == 0)
@@ -629,19 +674,103 @@ prepared_settle(void)
 			fxids[n++] = prepared_entries[i].fxid;
 	SpinLockRelease(&shared->prepared_lock);
 
+	/*
+	 * An ended transaction counts as committed: a rollback only costs some
+	 * misses, and the commit log of an old enough transaction may be gone.
+	 * A prepared transaction holds back the freezing horizon, so one older
+	 * than half the transaction ID space has ended.
+	 */
+	next = U64FromFullTransactionId(ReadNextFullTransactionId());
 	for (int i = 0; i < n && nended < (int) lengthof(ended); i++)
 	{
 		TransactionId xid = XidFromFullTransactionId(FullTransactionIdFromU64(fxids[i]));
 
-		if (TransactionIdIsInProgress(xid))
+		if (next - fxids[i] < (UINT64CONST(1) << 31) &&
+			TransactionIdIsInProgress(xid))
 			continue;			/* still prepared (or still preparing) */
-		ended[nended] = fxids[i];
-		committed[nended] = TransactionIdDidCommit(xid);
-		nended++;
+		ended[nended++] = fxids[i];
 	}
 	for (int i = 0; i < nended; i++)
-		(void) prepared_finish(ended[i], committed[i]);
+		(void) prepared_finish(ended[i], true);
 	pfree(fxids);
+}
+
+/*
+ * Record the prepared transactions that survived the start of the server:
+ * what they wrote is not known, so each marks its whole database in flight
+ * until it ends.  Done once per start, by the first backend that needs it;
+ * until it is done, nothing is served or stored, and entries whose query
+ * began before it are misses (one of those transactions may have committed
+ * unseen in between).  Returns false while another backend is at it.
+ */
+static bool
+prepared_recovered_recorded(void)
+{
+	uint32		state = pg_atomic_read_u32(&shared->recovered_state);
+	TrackFill  *saved_fill = current_fill;
+
+	if (state == RECOVERED_RECORDED)
+		return true;
+	if (state == RECOVERED_RECORDING ||
+		!pg_atomic_compare_exchange_u32(&shared->recovered_state, &state,
+										RECOVERED_RECORDING))
+		return false;
+
+	/* what this reads is not what a fill in progress read */
+	current_fill = NULL;
+	PG_TRY();
+	{
+		FullTransactionId next = ReadNextFullTransactionId();
+		uint64		xids_epoch = EpochFromFullTransactionId(next);
+		int			rc;
+
+		if ((rc = SPI_connect()) != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
+		rc = SPI_execute("SELECT transaction, dbid FROM pg_catalog.pg_prepared_xact()",
+						 true, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			TransactionId xid;
+			Oid			dbid;
+			uint64		fxid;
+			uint32		dbslot;
+			TrackPrepared *entry;
+
+			xid = DatumGetTransactionId(SPI_getbinval(SPI_tuptable->vals[i],
+													  SPI_tuptable->tupdesc,
+													  1, &isnull));
+			dbid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+												  SPI_tuptable->tupdesc,
+												  2, &isnull));
+			fxid = U64FromFullTransactionId(
+				FullTransactionIdFromEpochAndXid(
+					xid > XidFromFullTransactionId(next) ? xids_epoch - 1 : xids_epoch,
+					xid));
+			dbslot = slot_of(dbid, InvalidOid);
+			entry = prepared_reserve(fxid);
+			if (entry == NULL)
+				elog(ERROR, "no room to record prepared transaction %u", xid);
+			prepared_publish(entry, &dbslot, 1);
+		}
+		SPI_finish();
+	}
+	PG_CATCH();
+	{
+		current_fill = saved_fill;
+		pg_atomic_write_u32(&shared->recovered_state, RECOVERED_UNKNOWN);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	current_fill = saved_fill;
+
+	pg_atomic_write_u64(&shared->valid_from,
+						pg_atomic_add_fetch_u64(&shared->seq, 1));
+	pg_write_barrier();
+	pg_atomic_write_u32(&shared->recovered_state, RECOVERED_RECORDED);
+	return true;
 }
 
 /*
@@ -664,23 +793,12 @@ track_pre_prepare(void)
 		nslots = 1;
 	}
 	fxid = U64FromFullTransactionId(GetTopFullTransactionIdIfAny());
-
-	for (int attempt = 0; attempt < 2 && entry == NULL; attempt++)
+	register_exit_callback();
+	entry = prepared_reserve(fxid);
+	if (entry == NULL)
 	{
-		if (attempt > 0)
-			prepared_settle();	/* make room from ended ones */
-		SpinLockAcquire(&shared->prepared_lock);
-		for (int i = 0; i < shared->max_prepared; i++)
-			if (prepared_entries[i].fxid == 0)
-			{
-				entry = &prepared_entries[i];
-				entry->fxid = fxid;
-				entry->nslots = nslots;
-				memcpy(entry->slots, slots, sizeof(uint32) * nslots);
-				shared->nprepared++;
-				break;
-			}
-		SpinLockRelease(&shared->prepared_lock);
+		prepared_settle();		/* make room from ended ones */
+		entry = prepared_reserve(fxid);
 	}
 	if (entry == NULL)
 		ereport(ERROR,
@@ -688,10 +806,8 @@ track_pre_prepare(void)
 				 errmsg("cacheaside cannot record another prepared transaction"),
 				 errdetail("Its room is max_prepared_transactions (%d) as of the server start.",
 						   shared->max_prepared)));
-
-	register_exit_callback();
-	slots_mark(slots, nslots);
 	preparing_fxid = fxid;
+	prepared_publish(entry, slots, nslots);
 }
 
 static void
@@ -731,53 +847,6 @@ track_xact_callback(XactEvent event, void *arg)
 			break;
 	}
 }
-
-/*
- * COMMIT PREPARED makes visible writes that nobody here knows any more:
- * the whole database is marked in flight while it runs, and then written.
- */
-static void
-track_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
-					 bool readOnlyTree, ProcessUtilityContext context,
-					 ParamListInfo params, QueryEnvironment *queryEnv,
-					 DestReceiver *dest, QueryCompletion *qc)
-{
-	Node	   *parsetree = pstmt->utilityStmt;
-
-	if (shared != NULL && IsA(parsetree, TransactionStmt) &&
-		((TransactionStmt *) parsetree)->kind == TRANS_STMT_COMMIT_PREPARED)
-	{
-		uint32		dbslot = slot_of(MyDatabaseId, InvalidOid);
-
-		slots_mark(&dbslot, 1);
-		PG_TRY();
-		{
-			if (prev_ProcessUtility)
-				prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-									params, queryEnv, dest, qc);
-			else
-				standard_ProcessUtility(pstmt, queryString, readOnlyTree,
-										context, params, queryEnv, dest, qc);
-		}
-		PG_FINALLY();
-		{
-			slots_bump(&dbslot, 1,
-					   U64FromFullTransactionId(ReadNextFullTransactionId()));
-		}
-		PG_END_TRY();
-		/* release the marks its PREPARE left, if it was made here */
-		prepared_settle();
-		return;
-	}
-
-	if (prev_ProcessUtility)
-		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-							params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree,
-								context, params, queryEnv, dest, qc);
-}
-
 
 /* ----------------------------------------------------------------
  * What a fill read
@@ -942,6 +1011,12 @@ uint64
 track_as_of(void)
 {
 	Assert(shared != NULL);
+	/*
+	 * The first fill of a start must not begin before those are recorded,
+	 * and prepared transactions that ended must count before it begins.
+	 */
+	(void) prepared_recovered_recorded();
+	prepared_settle();
 	pg_memory_barrier();
 	return pg_atomic_read_u64(&shared->seq);
 }
@@ -977,6 +1052,9 @@ track_check(const Oid *relids, int nrelids, uint64 epoch, uint64 as_of)
 
 	Assert(shared != NULL);
 	if (epoch != shared->epoch)
+		return TRACK_CHANGED;
+	if (!prepared_recovered_recorded() ||
+		as_of < pg_atomic_read_u64(&shared->valid_from))
 		return TRACK_CHANGED;
 	prepared_settle();
 	if (slot_changed(slot_of(MyDatabaseId, InvalidOid), as_of, &last_xid))
@@ -1020,6 +1098,9 @@ track_relation_changed(Oid relid, uint64 epoch, uint64 as_of)
 	uint64		last_xid = 0;
 
 	Assert(shared != NULL);
+	if (epoch != shared->epoch || !prepared_recovered_recorded() ||
+		as_of < pg_atomic_read_u64(&shared->valid_from))
+		return true;
 	prepared_settle();
 	return epoch != shared->epoch ||
 		slot_changed(slot_of(MyDatabaseId, InvalidOid), as_of, &last_xid) ||
@@ -1050,7 +1131,5 @@ track_init(void)
 	shmem_request_hook = track_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = track_shmem_startup;
-	prev_ProcessUtility = ProcessUtility_hook;
-	ProcessUtility_hook = track_ProcessUtility;
 	RegisterXactCallback(track_xact_callback, NULL);
 }

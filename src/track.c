@@ -56,6 +56,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_inherits_d.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
@@ -73,6 +74,7 @@
 #include "executor/spi.h"
 #include "utils/fmgroids.h"
 #include "utils/memutils.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
 #include "config.h"
@@ -505,6 +507,24 @@ written_slots(uint32 **slots_out)
 	oldcxt = MemoryContextSwitchTo(TopTransactionContext);
 	if (collect_write_locks(&rels))
 	{
+		int			kept = 0;
+
+		/*
+		 * No query depends on an index, and queries that read sequences are
+		 * not cached: leave them out, and with them their ancestors' look-up.
+		 * A relation dropped by this transaction has no relkind any more and
+		 * stays.
+		 */
+		for (int i = 0; i < rels.n; i++)
+		{
+			char		relkind = get_rel_relkind(rels.oids[i]);
+
+			if (relkind != RELKIND_INDEX &&
+				relkind != RELKIND_PARTITIONED_INDEX &&
+				relkind != RELKIND_SEQUENCE)
+				rels.oids[kept++] = rels.oids[i];
+		}
+		rels.n = kept;
 		if (rels.n == 0)
 		{
 			MemoryContextSwitchTo(oldcxt);

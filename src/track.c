@@ -476,8 +476,12 @@ add_ancestors(OidArray *rels)
 
 static bool prepared_finish(uint64 fxid, bool committed);
 
+/*
+ * The transaction did not commit (or the backend exits in the middle):
+ * lower whatever marks it raised.
+ */
 static void
-track_release_pending(int code, Datum arg)
+release_marks(void)
 {
 	if (npending > 0)
 		slots_unmark(pending_slots, npending);
@@ -485,6 +489,12 @@ track_release_pending(int code, Datum arg)
 	if (preparing_fxid != 0)
 		(void) prepared_finish(preparing_fxid, false);
 	preparing_fxid = 0;
+}
+
+static void
+track_release_pending(int code, Datum arg)
+{
+	release_marks();
 }
 
 /*
@@ -855,12 +865,7 @@ track_xact_callback(XactEvent event, void *arg)
 			current_fill = NULL;
 			break;
 		case XACT_EVENT_ABORT:
-			if (npending > 0)
-				slots_unmark(pending_slots, npending);
-			npending = 0;
-			if (preparing_fxid != 0)
-				(void) prepared_finish(preparing_fxid, false);
-			preparing_fxid = 0;
+			release_marks();
 			current_fill = NULL;
 			break;
 		default:

@@ -174,6 +174,24 @@ SELECT probe('ev', 'SELECT * FROM ev ORDER BY day');
 ALTER TABLE ev DETACH PARTITION ev3 CONCURRENTLY;
 SELECT probe('ev', 'SELECT * FROM ev ORDER BY day');
 
+-- classic inheritance: a write to a child counts for its parents, also for
+-- a table that became a child after this session last wrote it
+CREATE TABLE animal (name text);
+CREATE TABLE dog () INHERITS (animal);
+CREATE TABLE cat (name text);
+INSERT INTO cat VALUES ('tom');
+SELECT probe('zoo', 'SELECT name FROM animal ORDER BY name');
+SELECT probe('zoo-only', 'SELECT count(*) AS n FROM ONLY animal');
+INSERT INTO dog VALUES ('rex');
+SELECT probe('zoo', 'SELECT name FROM animal ORDER BY name');
+SELECT probe('zoo-only', 'SELECT count(*) AS n FROM ONLY animal');
+ALTER TABLE cat INHERIT animal;
+SELECT probe('zoo', 'SELECT name FROM animal ORDER BY name');
+SELECT probe('zoo-only', 'SELECT count(*) AS n FROM ONLY animal');
+INSERT INTO cat VALUES ('felix');
+SELECT probe('zoo-only', 'SELECT count(*) AS n FROM ONLY animal');
+SELECT probe('zoo', 'SELECT name FROM animal ORDER BY name');
+
 -- a materialized view changes when it is refreshed
 CREATE MATERIALIZED VIEW evcount AS SELECT count(*) AS n FROM ev;
 SELECT probe('evcount', 'SELECT n FROM evcount');

@@ -73,6 +73,8 @@
 #include "storage/spin.h"
 #include "executor/spi.h"
 #include "utils/fmgroids.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -439,6 +441,80 @@ collect_write_locks(OidArray *out)
 }
 
 /*
+ * Direct parents of relations (from pg_inherits), cached per backend: a
+ * commit would otherwise look each written table up.  Any relcache
+ * invalidation empties the cache before its next use (inheritance changes
+ * invalidate the relations involved; a concurrent change to the parents of
+ * a table this transaction wrote needs a lock that conflicts with its
+ * write).
+ */
+typedef struct ParentsEntry
+{
+	Oid			relid;			/* hash key */
+	int			nparents;
+	Oid		   *parents;
+} ParentsEntry;
+
+static HTAB *parents_cache = NULL;
+static MemoryContext parents_cxt = NULL;
+static bool parents_stale = false;
+
+static void
+parents_invalidate(Datum arg, Oid relid)
+{
+	parents_stale = true;
+}
+
+static ParentsEntry *
+parents_of(Oid relid, Relation *inherits)
+{
+	ParentsEntry *entry;
+	bool		found;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	OidArray	parents = {NULL, 0, 0};
+	MemoryContext oldcxt;
+
+	if (parents_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		if (parents_cxt == NULL)
+			parents_cxt = AllocSetContextCreate(TopMemoryContext,
+												"cacheaside parents",
+												ALLOCSET_SMALL_SIZES);
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(ParentsEntry);
+		ctl.hcxt = parents_cxt;
+		parents_cache = hash_create("cacheaside parents", 64, &ctl,
+									HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+
+	entry = hash_search(parents_cache, &relid, HASH_FIND, NULL);
+	if (entry != NULL)
+		return entry;
+
+	if (*inherits == NULL)
+		*inherits = table_open(InheritsRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(*inherits, InheritsRelidSeqnoIndexId, true,
+							  NULL, 1, &key);
+	oldcxt = MemoryContextSwitchTo(parents_cxt);
+	while ((tuple = systable_getnext(scan)) != NULL)
+		oid_array_add(&parents,
+					  ((Form_pg_inherits) GETSTRUCT(tuple))->inhparent);
+	MemoryContextSwitchTo(oldcxt);
+	systable_endscan(scan);
+
+	entry = hash_search(parents_cache, &relid, HASH_ENTER, &found);
+	entry->nparents = parents.n;
+	entry->parents = parents.oids;
+	return entry;
+}
+
+/*
  * Add the inheritance and partition ancestors of every relation in rels:
  * a query on a parent reads its children, and a partition attached in
  * this transaction changes what its new parent returns.
@@ -446,22 +522,24 @@ collect_write_locks(OidArray *out)
 static void
 add_ancestors(OidArray *rels)
 {
-	Relation	inherits = table_open(InheritsRelationId, AccessShareLock);
+	Relation	inherits = NULL;
+
+	if (parents_stale)
+	{
+		parents_stale = false;
+		parents_cache = NULL;
+		if (parents_cxt != NULL)
+			MemoryContextReset(parents_cxt);
+	}
 
 	/* rels grows as parents are found: they are searched in turn */
 	for (int i = 0; i < rels->n; i++)
 	{
-		ScanKeyData key;
-		SysScanDesc scan;
-		HeapTuple	tuple;
+		ParentsEntry *entry = parents_of(rels->oids[i], &inherits);
 
-		ScanKeyInit(&key, Anum_pg_inherits_inhrelid, BTEqualStrategyNumber,
-					F_OIDEQ, ObjectIdGetDatum(rels->oids[i]));
-		scan = systable_beginscan(inherits, InheritsRelidSeqnoIndexId, true,
-								  NULL, 1, &key);
-		while ((tuple = systable_getnext(scan)) != NULL)
+		for (int p = 0; p < entry->nparents; p++)
 		{
-			Oid			parent = ((Form_pg_inherits) GETSTRUCT(tuple))->inhparent;
+			Oid			parent = entry->parents[p];
 			bool		known = false;
 
 			for (int j = 0; j < rels->n && !known; j++)
@@ -469,9 +547,9 @@ add_ancestors(OidArray *rels)
 			if (!known)
 				oid_array_add(rels, parent);
 		}
-		systable_endscan(scan);
 	}
-	table_close(inherits, AccessShareLock);
+	if (inherits != NULL)
+		table_close(inherits, AccessShareLock);
 }
 
 static bool prepared_finish(uint64 fxid, bool committed);
@@ -1157,4 +1235,5 @@ track_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = track_shmem_startup;
 	RegisterXactCallback(track_xact_callback, NULL);
+	CacheRegisterRelcacheCallback(parents_invalidate, (Datum) 0);
 }

@@ -74,6 +74,27 @@ static int	conn_port = 0;
 static int	conn_database = 0;
 static char *conn_password_file = NULL;
 
+/*
+ * hiredis allocates an array reply's table of elements from the count the
+ * server announces, before any element arrives: "*2000000000" would make
+ * it allocate 16 GB.  Its array constructor is wrapped to refuse counts no
+ * reply within the request's byte limit could fill (every element takes at
+ * least 4 bytes); the reader then reports an error and the connection is
+ * dropped.
+ */
+#define MAX_ARRAY_ELEMENTS	(1024 * 1024)
+static redisReplyObjectFunctions *hiredis_functions = NULL;
+static redisReplyObjectFunctions bounded_functions;
+static long long array_elements_limit = 0;
+
+static void *
+bounded_create_array(const redisReadTask *task, int elements)
+{
+	if (elements > array_elements_limit)
+		return NULL;			/* the reader reports "out of memory" */
+	return hiredis_functions->createArray(task, elements);
+}
+
 /* Back-off after a failure, and one WARNING per outage */
 static TimestampTz last_failure = 0;
 static bool outage_warned = false;
@@ -440,6 +461,15 @@ redis_connect(RedisError *err)
 	}
 	conn = c;
 
+	/* bound what the reader allocates for arrays (see bounded_create_array) */
+	if (hiredis_functions == NULL)
+	{
+		hiredis_functions = conn->reader->fn;
+		bounded_functions = *hiredis_functions;
+		bounded_functions.createArray = bounded_create_array;
+	}
+	conn->reader->fn = &bounded_functions;
+
 	/*
 	 * Until the handshake is done, the connection is not usable: if an
 	 * interrupt cuts the connect short, the next request drops it.
@@ -642,6 +672,7 @@ redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
 	static char chunk[RECV_CHUNK];
 
 	conn_in_request = true;
+	array_elements_limit = Min(reply_limit / 4, MAX_ARRAY_ELEMENTS);
 
 	while (sent < (size_t) req->buf.len)
 	{

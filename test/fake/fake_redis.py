@@ -1,0 +1,73 @@
+#!/usr/bin/python3
+"""A fake Redis server that answers every request with a broken reply.
+
+    fake_redis.py PORT_FILE MODE_FILE
+
+Listens on an ephemeral port of 127.0.0.1 and writes the port to PORT_FILE.
+Each new connection reads MODE_FILE (one word) and answers each request on
+that connection as the mode says:
+
+    huge-array   "*2000000000": an array no reply could fill
+    garbage      a line that is not the Redis protocol
+    truncated    the start of a bulk string, then the connection is closed
+    oversized    a 5 MB bulk string
+    nested       arrays nested deeper than hiredis parses
+    wrong-type   an integer, whatever the command
+    close        closes the connection without answering
+    stall        half a reply, then nothing
+"""
+
+import os
+import socket
+import sys
+import threading
+
+REPLIES = {
+    "huge-array": b"*2000000000\r\n",
+    "garbage": b"hello, this is not Redis\r\n",
+    "truncated": b"$100\r\nabc",
+    "oversized": b"$5000000\r\n" + b"x" * 5000000 + b"\r\n",
+    "nested": b"*1\r\n" * 12 + b":1\r\n",
+    "wrong-type": b":42\r\n",
+    "stall": b"$10\r\nabc",
+}
+
+
+def serve(conn, mode):
+    with conn:
+        while True:
+            try:
+                data = conn.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            if mode == "close":
+                return
+            try:
+                conn.sendall(REPLIES[mode])
+            except OSError:
+                return
+            if mode == "truncated":
+                return
+
+
+def main():
+    port_file, mode_file = sys.argv[1], sys.argv[2]
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    tmp = port_file + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(str(listener.getsockname()[1]))
+    os.rename(tmp, port_file)
+    while True:
+        conn, _ = listener.accept()
+        with open(mode_file) as f:
+            mode = f.read().strip()
+        threading.Thread(target=serve, args=(conn, mode), daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()

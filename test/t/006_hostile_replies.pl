@@ -1,0 +1,109 @@
+# Copyright: cacheaside contributors
+#
+# 006_hostile_replies.pl: a fake Redis server (test/fake/fake_redis.py)
+# answers with malformed, truncated, oversized, deeply nested and
+# wrong-type replies, closes connections, or stalls mid-reply.  Every call
+# must return the database's rows, with one WARNING, without crashing the
+# backend, and the session must stay usable; an array announced with two
+# billion elements must not make the backend allocate for them.
+
+use strict;
+use warnings;
+
+use File::Basename qw(dirname);
+use IPC::Run;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $fake = dirname(__FILE__) . '/../fake/fake_redis.py';
+my $dir = PostgreSQL::Test::Utils::tempdir('fake');
+my ($port_file, $mode_file) = ("$dir/port", "$dir/mode");
+
+sub set_mode
+{
+	my ($mode) = @_;
+	open(my $fh, '>', $mode_file) or die "could not write $mode_file: $!";
+	print $fh "$mode\n";
+	close($fh);
+	return;
+}
+
+set_mode('garbage');
+my ($fake_out, $fake_err) = ('', '');
+my $server = IPC::Run::start([ '/usr/bin/python3', $fake, $port_file, $mode_file ],
+	'<', \undef, '>', \$fake_out, '2>', \$fake_err);
+for (1 .. 100)
+{
+	last if -e $port_file;
+	select(undef, undef, undef, 0.1);
+}
+die "fake Redis did not start: $fake_err" unless -e $port_file;
+open(my $pf, '<', $port_file) or die;
+my $port = <$pf>;
+close($pf);
+note "fake Redis on 127.0.0.1:$port";
+
+my $node = PostgreSQL::Test::Cluster->new('hostile');
+$node->init;
+$node->append_conf(
+	'postgresql.conf', qq{
+shared_preload_libraries = 'cacheaside'
+cacheaside.host = '127.0.0.1'
+cacheaside.port = $port
+cacheaside.retry_interval = 0
+cacheaside.command_timeout = 500
+});
+$node->start;
+$node->safe_psql(
+	'postgres', q{
+	CREATE EXTENSION cacheaside;
+	CREATE TABLE t (id int, v text);
+	INSERT INTO t VALUES (1, 'one'), (2, 'two');
+});
+
+my $call = q{SELECT cache_aside_query('k', 'SELECT * FROM t ORDER BY id', 60);};
+my $rows = qq{[{"id":1,"v":"one"}, \n {"id":2,"v":"two"}]};
+
+for my $mode (qw(garbage truncated oversized nested wrong-type close stall huge-array))
+{
+	set_mode($mode);
+	my ($out, $err) = ('', '');
+	$node->psql(
+		'postgres', "$call $call SELECT 'usable';",
+		stdout => \$out,
+		stderr => \$err);
+	is($out, "$rows\n$rows\nusable",
+		"$mode: both calls return the rows, the session stays usable");
+	my @w = $err =~ /WARNING:/g;
+	cmp_ok(scalar @w, '>=', 1, "$mode: a WARNING says why");
+	unlike($err, qr/ERROR|FATAL|server closed/, "$mode: no error");
+}
+
+# the huge array: measure the backend's peak of virtual memory around it
+set_mode('huge-array');
+my $s = $node->background_psql('postgres', on_error_stop => 0);
+my $pid = $s->query_safe('SELECT pg_backend_pid()');
+sub vm_peak_kb
+{
+	open(my $st, '<', "/proc/$pid/status") or die "no /proc/$pid/status: $!";
+	while (<$st>) { return $1 if /^VmPeak:\s+(\d+) kB/; }
+	die 'no VmPeak';
+}
+my $before = vm_peak_kb();
+my $got = $s->query($call);
+my $after = vm_peak_kb();
+note sprintf('backend VmPeak %d kB before, %d kB after the huge array',
+	$before, $after);
+is($got, $rows, 'huge-array: the call returns the rows');
+cmp_ok($after - $before, '<', 256 * 1024,
+	'huge-array: the backend did not allocate for two billion elements');
+$s->quit;
+
+ok(!grep({ /terminated by signal|server process .* exited abnormally/ }
+		slurp_file($node->logfile)),
+	'no backend crashed');
+
+$node->stop;
+$server->kill_kill;
+done_testing();

@@ -165,6 +165,13 @@ entry_decode(char *data, size_t len, CacheEntry *entry)
 		return "malformed header";
 	entry->created = (TimestampTz) read_u64(data + 16);
 	memcpy(entry->fingerprint, data + 24, FINGERPRINT_LEN);
+	entry->payload = data + hlen;
+	entry->payload_len = len - hlen;
+	if (entry->payload_len < 2 || entry->payload[0] != '[' ||
+		entry->payload[entry->payload_len - 1] != ']')
+		return "payload is not a JSON array";
+
+	/* valid: only now allocate */
 	entry->nrelations = (int) nrel;
 	entry->relations = NULL;
 	if (nrel > 0)
@@ -173,11 +180,6 @@ entry_decode(char *data, size_t len, CacheEntry *entry)
 		for (uint32 i = 0; i < nrel; i++)
 			entry->relations[i] = read_u32(data + ENTRY_FIXED_SIZE + 4 * i);
 	}
-	entry->payload = data + hlen;
-	entry->payload_len = len - hlen;
-	if (entry->payload_len < 2 || entry->payload[0] != '[' ||
-		entry->payload[entry->payload_len - 1] != ']')
-		return "payload is not a JSON array";
 	return NULL;
 }
 

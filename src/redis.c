@@ -411,6 +411,33 @@ static bool redis_exchange(RedisRequest *req, RedisReply *replies,
 						   int timeout_ms, RedisError *err);
 
 /*
+ * Send AUTH and SELECT and read their replies.  An interrupt while waiting
+ * must not leave the password in freed memory: the request and the copies
+ * of the credentials are wiped before the error goes on unwinding.
+ */
+static bool
+redis_handshake(RedisRequest *req, RedisReply *replies, TimestampTz deadline,
+				char *user, char *password, RedisError *err)
+{
+	bool		ok;
+
+	PG_TRY();
+	{
+		ok = redis_exchange(req, replies, 64 * 1024, deadline,
+							cacheaside_connect_timeout, err);
+	}
+	PG_CATCH();
+	{
+		redis_request_free(req);
+		redis_wipe_free(user);
+		redis_wipe_free(password);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/*
  * Open the connection: non-blocking connect, then AUTH and SELECT in one
  * round trip, all within cacheaside.connect_timeout.
  */
@@ -543,8 +570,8 @@ redis_connect(RedisError *err)
 			redis_arg_int(&req, cacheaside_database);
 		}
 		replies = palloc0(sizeof(RedisReply) * req.ncommands);
-		ok = redis_exchange(&req, replies, 64 * 1024, deadline,
-							cacheaside_connect_timeout, err);
+
+		ok = redis_handshake(&req, replies, deadline, user, password, err);
 		redis_request_free(&req);
 
 		if (ok && password != NULL)

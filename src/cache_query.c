@@ -255,7 +255,8 @@ cache_store(StringInfo rkey, const uint8 *fingerprint, QueryResult *result,
 }
 
 /*
- * Run the query, recording in fill every relation the executor opens.
+ * Run the query, recording in fill every relation the executor opens and
+ * every relation its plan depends on.
  */
 static void
 cache_run_recording(const char *sql, const QueryParams *params,
@@ -266,6 +267,8 @@ cache_run_recording(const char *sql, const QueryParams *params,
 	PG_TRY();
 	{
 		query_run_json(sql, params, allow_parallel, result);
+		/* and what the plan depends on */
+		track_fill_include(fill, result->relations, result->nrelations);
 	}
 	PG_FINALLY();
 	{
@@ -294,8 +297,6 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 	TrackFill	fill;
 	bool		tracked;
 	uint64		as_of = 0;
-	Oid		   *relids;
-	int			nrelids;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -356,29 +357,15 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 	 */
 	cache_run_recording(sql, params, !tracked, &result, &fill);
 
-	/* what the executor opened, and what the plan depends on */
-	relids = palloc(sizeof(Oid) * (fill.nrelids + result.nrelations + 1));
-	nrelids = 0;
-	for (int i = 0; i < fill.nrelids; i++)
-		relids[nrelids++] = fill.relids[i];
-	for (int i = 0; i < result.nrelations; i++)
-	{
-		bool		known = false;
-
-		for (int j = 0; j < fill.nrelids && !known; j++)
-			known = (fill.relids[j] == result.relations[i]);
-		if (!known)
-			relids[nrelids++] = result.relations[i];
-	}
-
 	/* after a failed lookup, do not make the call wait on Redis twice */
 	if (fill.unchecked)
 		elog(DEBUG1, "cacheaside: not caching \"%s\": it used an entry not checked against commits",
 			 rkey.data);
 	else if (usable &&
-			 cache_storable(&rkey, relids, nrelids, tracked, as_of))
-		cache_store(&rkey, fingerprint, &result, relids, nrelids,
-					tracked, as_of, ttl);
+			 cache_storable(&rkey, fill.relids.oids, fill.relids.n,
+							tracked, as_of))
+		cache_store(&rkey, fingerprint, &result, fill.relids.oids,
+					fill.relids.n, tracked, as_of, ttl);
 	PG_RETURN_TEXT_P(result.json);
 }
 

@@ -239,6 +239,22 @@ slots_bump(const uint32 *slots, int nslots, uint64 xid)
 }
 
 
+/*
+ * The full transaction ID of xid, a transaction ID of the last 2^31 (the
+ * xmin of a snapshot, a prepared transaction).
+ */
+static FullTransactionId
+full_xid_of(TransactionId xid)
+{
+	FullTransactionId next = ReadNextFullTransactionId();
+	uint32		epoch = EpochFromFullTransactionId(next);
+
+	if (xid > XidFromFullTransactionId(next))
+		epoch--;
+	return FullTransactionIdFromEpochAndXid(epoch, xid);
+}
+
+
 /* ----------------------------------------------------------------
  * Shared memory
  * ----------------------------------------------------------------
@@ -304,13 +320,6 @@ track_shmem_startup(void)
  * ----------------------------------------------------------------
  */
 
-typedef struct OidArray
-{
-	Oid		   *oids;
-	int			n;
-	int			max;
-} OidArray;
-
 static void
 oid_array_add(OidArray *array, Oid oid)
 {
@@ -322,6 +331,16 @@ oid_array_add(OidArray *array, Oid oid)
 			repalloc(array->oids, sizeof(Oid) * array->max);
 	}
 	array->oids[array->n++] = oid;
+}
+
+/* Add oid unless the array has it already */
+static void
+oid_array_add_unique(OidArray *array, Oid oid)
+{
+	for (int i = 0; i < array->n; i++)
+		if (array->oids[i] == oid)
+			return;
+	oid_array_add(array, oid);
 }
 
 static int
@@ -538,15 +557,7 @@ add_ancestors(OidArray *rels)
 		ParentsEntry *entry = parents_of(rels->oids[i], &inherits);
 
 		for (int p = 0; p < entry->nparents; p++)
-		{
-			Oid			parent = entry->parents[p];
-			bool		known = false;
-
-			for (int j = 0; j < rels->n && !known; j++)
-				known = (rels->oids[j] == parent);
-			if (!known)
-				oid_array_add(rels, parent);
-		}
+			oid_array_add_unique(rels, entry->parents[p]);
 	}
 	if (inherits != NULL)
 		table_close(inherits, AccessShareLock);
@@ -828,8 +839,6 @@ prepared_recovered_recorded(void)
 	current_fill = NULL;
 	PG_TRY();
 	{
-		FullTransactionId next = ReadNextFullTransactionId();
-		uint64		xids_epoch = EpochFromFullTransactionId(next);
 		int			rc;
 
 		if ((rc = SPI_connect()) != SPI_OK_CONNECT)
@@ -853,10 +862,7 @@ prepared_recovered_recorded(void)
 			dbid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
 												  SPI_tuptable->tupdesc,
 												  2, &isnull));
-			fxid = U64FromFullTransactionId(
-				FullTransactionIdFromEpochAndXid(
-					xid > XidFromFullTransactionId(next) ? xids_epoch - 1 : xids_epoch,
-					xid));
+			fxid = U64FromFullTransactionId(full_xid_of(xid));
 			dbslot = slot_of(dbid, InvalidOid);
 			entry = prepared_reserve(fxid);
 			if (entry == NULL)
@@ -956,20 +962,17 @@ track_xact_callback(XactEvent event, void *arg)
  * ----------------------------------------------------------------
  */
 
-static void
-fill_add(TrackFill *fill, Oid relid)
+/*
+ * Add relations to this fill only (not to those around it).
+ */
+void
+track_fill_include(TrackFill *fill, const Oid *relids, int nrelids)
 {
-	for (int i = 0; i < fill->nrelids; i++)
-		if (fill->relids[i] == relid)
-			return;
-	if (fill->nrelids == fill->maxrelids)
-	{
-		fill->maxrelids = Max(16, fill->maxrelids * 2);
-		fill->relids = fill->relids == NULL ?
-			MemoryContextAlloc(fill->cxt, sizeof(Oid) * fill->maxrelids) :
-			repalloc(fill->relids, sizeof(Oid) * fill->maxrelids);
-	}
-	fill->relids[fill->nrelids++] = relid;
+	MemoryContext oldcxt = MemoryContextSwitchTo(fill->cxt);
+
+	for (int i = 0; i < nrelids; i++)
+		oid_array_add_unique(&fill->relids, relids[i]);
+	MemoryContextSwitchTo(oldcxt);
 }
 
 /*
@@ -980,8 +983,7 @@ void
 track_fill_add(const Oid *relids, int nrelids)
 {
 	for (TrackFill *fill = current_fill; fill != NULL; fill = fill->parent)
-		for (int i = 0; i < nrelids; i++)
-			fill_add(fill, relids[i]);
+		track_fill_include(fill, relids, nrelids);
 }
 
 /*
@@ -1039,9 +1041,9 @@ track_fill_begin(TrackFill *fill)
 {
 	fill->parent = current_fill;
 	fill->cxt = CurrentMemoryContext;
-	fill->relids = NULL;
-	fill->nrelids = 0;
-	fill->maxrelids = 0;
+	fill->relids.oids = NULL;
+	fill->relids.n = 0;
+	fill->relids.max = 0;
 	fill->unchecked = false;
 	current_fill = fill;
 }
@@ -1145,6 +1147,24 @@ track_written_by_me(const Oid *relids, int nrelids)
 }
 
 /*
+ * What makes every entry of this database made at (epoch, as_of) invalid,
+ * whatever it read: another start of the server, prepared transactions
+ * of the start not recorded yet or recorded after it began, or a commit
+ * that wrote the whole database.  Settles ended prepared transactions
+ * first.  Adds the database slot's writers to *last_xid.
+ */
+static bool
+database_changed(uint64 epoch, uint64 as_of, uint64 *last_xid)
+{
+	Assert(shared != NULL);
+	if (epoch != shared->epoch || !prepared_recovered_recorded() ||
+		as_of < pg_atomic_read_u64(&shared->valid_from))
+		return true;
+	prepared_settle();
+	return slot_changed(slot_of(MyDatabaseId, InvalidOid), as_of, last_xid);
+}
+
+/*
  * May an entry made at (epoch, as_of) from relids be served, or a result
  * just computed from them be stored, in this transaction?
  */
@@ -1153,14 +1173,7 @@ track_check(const Oid *relids, int nrelids, uint64 epoch, uint64 as_of)
 {
 	uint64		last_xid = 0;
 
-	Assert(shared != NULL);
-	if (epoch != shared->epoch)
-		return TRACK_CHANGED;
-	if (!prepared_recovered_recorded() ||
-		as_of < pg_atomic_read_u64(&shared->valid_from))
-		return TRACK_CHANGED;
-	prepared_settle();
-	if (slot_changed(slot_of(MyDatabaseId, InvalidOid), as_of, &last_xid))
+	if (database_changed(epoch, as_of, &last_xid))
 		return TRACK_CHANGED;
 	for (int i = 0; i < nrelids; i++)
 		if (slot_changed(slot_of(MyDatabaseId, relids[i]), as_of, &last_xid))
@@ -1174,19 +1187,9 @@ track_check(const Oid *relids, int nrelids, uint64 epoch, uint64 as_of)
 	 * every commit that wrote these relations is visible to it: all writers
 	 * older than the snapshot's xmin are.
 	 */
-	if (IsolationUsesXactSnapshot() && last_xid != 0)
-	{
-		TransactionId xmin = GetTransactionSnapshot()->xmin;
-		FullTransactionId next = ReadNextFullTransactionId();
-		uint32		xid_epoch = EpochFromFullTransactionId(next);
-		FullTransactionId full_xmin;
-
-		if (xmin > XidFromFullTransactionId(next))
-			xid_epoch--;
-		full_xmin = FullTransactionIdFromEpochAndXid(xid_epoch, xmin);
-		if (last_xid >= U64FromFullTransactionId(full_xmin))
-			return TRACK_SNAPSHOT;
-	}
+	if (IsolationUsesXactSnapshot() && last_xid != 0 &&
+		last_xid >= U64FromFullTransactionId(full_xid_of(GetTransactionSnapshot()->xmin)))
+		return TRACK_SNAPSHOT;
 	return TRACK_VALID;
 }
 
@@ -1200,13 +1203,7 @@ track_relation_changed(Oid relid, uint64 epoch, uint64 as_of)
 {
 	uint64		last_xid = 0;
 
-	Assert(shared != NULL);
-	if (epoch != shared->epoch || !prepared_recovered_recorded() ||
-		as_of < pg_atomic_read_u64(&shared->valid_from))
-		return true;
-	prepared_settle();
-	return epoch != shared->epoch ||
-		slot_changed(slot_of(MyDatabaseId, InvalidOid), as_of, &last_xid) ||
+	return database_changed(epoch, as_of, &last_xid) ||
 		slot_changed(slot_of(MyDatabaseId, relid), as_of, &last_xid);
 }
 

@@ -27,14 +27,20 @@ typedef enum TrackVerdict
 								 * every commit the entry saw */
 } TrackVerdict;
 
+/* A growing array of OIDs */
+typedef struct OidArray
+{
+	Oid		   *oids;
+	int			n;
+	int			max;
+} OidArray;
+
 /* The relations read by a query while it runs (see track_fill_begin) */
 typedef struct TrackFill
 {
 	struct TrackFill *parent;
-	MemoryContext cxt;
-	Oid		   *relids;
-	int			nrelids;
-	int			maxrelids;
+	MemoryContext cxt;			/* where relids grows */
+	OidArray	relids;
 	bool		unchecked;		/* it used an entry not checked against
 								 * commits: its result must not be stored */
 } TrackFill;
@@ -52,6 +58,8 @@ extern bool track_written_by_me(const Oid *relids, int nrelids);
 extern void track_fill_begin(TrackFill *fill);
 extern void track_fill_end(TrackFill *fill);
 extern void track_fill_add(const Oid *relids, int nrelids);
+extern void track_fill_include(TrackFill *fill, const Oid *relids,
+							   int nrelids);
 extern void track_fill_unchecked(void);
 extern bool track_fill_active(void);
 

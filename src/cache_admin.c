@@ -32,7 +32,7 @@
 #include "utils/memutils.h"
 
 #include "cache_admin.h"
-#include "config.h"
+#include "cache_query.h"
 #include "entry.h"
 #include "keyspace.h"
 #include "redis.h"
@@ -48,19 +48,6 @@ PG_FUNCTION_INFO_V1(cache_dependencies);
 
 /* Bound on the bytes of one SCAN (and UNLINK) round trip's replies */
 #define SCAN_REPLY_LIMIT	(256 * 1024 * 1024)
-
-static void
-unexpected_reply(const char *command, const RedisReply *reply)
-{
-	if (reply->kind == REDIS_KIND_ERROR)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("Redis refused %s", command),
-				 errdetail("Redis answered: %s", reply->str)));
-	ereport(ERROR,
-			(errcode(ERRCODE_PROTOCOL_VIOLATION),
-			 errmsg("unexpected reply from Redis to %s", command)));
-}
 
 /*
  * Start a request of one command on the entry under the caller's key;
@@ -79,9 +66,6 @@ entry_command(RedisRequest *req, const char *command, text *key, int nextra)
 	redis_arg(req, rkey.data, rkey.len);
 	pfree(rkey.data);
 }
-
-/* Bytes of protocol framing allowed around one bulk reply */
-#define REPLY_FRAMING	64
 
 /* Patterns with glob characters repeated after commit, per transaction */
 #define MAX_COMMIT_PATTERNS	64
@@ -163,7 +147,7 @@ invalidate_matching(const char *pattern, size_t patternlen)
 		if (npending > 0)
 		{
 			if (replies[r].kind != REDIS_KIND_INTEGER)
-				unexpected_reply("UNLINK", &replies[r]);
+				redis_unexpected_reply("UNLINK", &replies[r]);
 			removed += replies[r].integer;
 			r++;
 			npending = 0;
@@ -176,10 +160,10 @@ invalidate_matching(const char *pattern, size_t patternlen)
 			if (scan->kind != REDIS_KIND_ARRAY || scan->nelements != 2 ||
 				scan->elements[0].kind != REDIS_KIND_STRING ||
 				scan->elements[1].kind != REDIS_KIND_ARRAY)
-				unexpected_reply("SCAN", scan);
+				redis_unexpected_reply("SCAN", scan);
 			for (int i = 0; i < scan->elements[1].nelements; i++)
 				if (scan->elements[1].elements[i].kind != REDIS_KIND_STRING)
-					unexpected_reply("SCAN", scan);
+					redis_unexpected_reply("SCAN", scan);
 
 			cursor = scan->elements[0].str;
 			done = strcmp(cursor, "0") == 0;
@@ -273,25 +257,17 @@ Datum
 cache_dependencies(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	RedisRequest req;
-	RedisReply *reply;
+	text	   *key = PG_GETARG_TEXT_PP(0);
+	StringInfoData rkey;
 	CacheEntry	entry;
+	bool		usable;
 	bool		checkable;
 
 	InitMaterializedSRF(fcinfo, 0);
 
-	entry_command(&req, "GETRANGE", PG_GETARG_TEXT_PP(0), 2);
-	redis_arg_str(&req, "0");
-	redis_arg_int(&req, cacheaside_max_value_bytes);
-	reply = redis_execute(&req, (size_t) cacheaside_max_value_bytes + 1 +
-						  REPLY_FRAMING, REDIS_FAIL_ERROR);
-	if (reply->kind == REDIS_KIND_ERROR &&
-		strncmp(reply->str, "WRONGTYPE", 9) == 0)
-		PG_RETURN_NULL();		/* not an entry */
-	if (reply->kind != REDIS_KIND_STRING)
-		unexpected_reply("GETRANGE", reply);
-	if (reply->len > (size_t) cacheaside_max_value_bytes ||
-		entry_decode(reply->str, reply->len, &entry) != NULL)
+	initStringInfo(&rkey);
+	keyspace_entry_key(&rkey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
+	if (!cache_fetch_entry(&rkey, REDIS_FAIL_ERROR, &entry, &usable))
 		PG_RETURN_NULL();		/* no valid entry */
 
 	checkable = (entry.flags & ENTRY_TRACKED) && track_writes_tracked();
@@ -374,7 +350,7 @@ unlink_keys_again(void)
 	redis_request_free(&req);
 	for (int i = 0; i < ncommands; i++)
 		if (replies[i].kind != REDIS_KIND_INTEGER)
-			unexpected_reply("UNLINK", &replies[i]);
+			redis_unexpected_reply("UNLINK", &replies[i]);
 }
 
 /*
@@ -485,7 +461,7 @@ cache_get_ttl(PG_FUNCTION_ARGS)
 	reply = redis_execute(&req, 1024, REDIS_FAIL_ERROR);
 
 	if (reply->kind != REDIS_KIND_INTEGER)
-		unexpected_reply("TTL", reply);
+		redis_unexpected_reply("TTL", reply);
 	/* -2: no such key; -1: no expiry, which cacheaside never sets */
 	if (reply->integer < 0)
 		PG_RETURN_NULL();
@@ -516,6 +492,6 @@ cache_set_ttl(PG_FUNCTION_ARGS)
 	reply = redis_execute(&req, 1024, REDIS_FAIL_ERROR);
 
 	if (reply->kind != REDIS_KIND_INTEGER)
-		unexpected_reply("EXPIRE", reply);
+		redis_unexpected_reply("EXPIRE", reply);
 	PG_RETURN_BOOL(reply->integer == 1);
 }

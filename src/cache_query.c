@@ -29,6 +29,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "cache_query.h"
 #include "config.h"
 #include "entry.h"
 #include "fingerprint.h"
@@ -44,13 +45,17 @@ PG_FUNCTION_INFO_V1(cache_aside_query_params);
 #define REPLY_FRAMING	64
 
 /*
- * Look the entry up.  Returns the cached JSON if Redis holds a valid entry
- * of this computation (decoded into *entry), NULL otherwise; *usable is
- * set to false when Redis could not be used at all.
+ * Read the entry stored under rkey with one GETRANGE, bounded by
+ * cacheaside.max_value_bytes (one byte more tells "too large").  Returns
+ * true with *entry decoded when Redis holds a valid entry; false when it
+ * holds none, another program's value (WRONGTYPE), one too large or
+ * invalid.  A failure to use Redis follows mode; *usable tells whether
+ * Redis could be used at all.  With REDIS_FAIL_ERROR, a refusal or an
+ * unexpected reply is an error too.
  */
-static text *
-cache_lookup(StringInfo rkey, const uint8 *fingerprint, bool *usable,
-			 CacheEntry *entry)
+bool
+cache_fetch_entry(StringInfo rkey, RedisFailMode mode, CacheEntry *entry,
+				  bool *usable)
 {
 	RedisRequest req;
 	RedisReply *reply;
@@ -65,26 +70,35 @@ cache_lookup(StringInfo rkey, const uint8 *fingerprint, bool *usable,
 	redis_arg_int(&req, cacheaside_max_value_bytes);
 
 	reply = redis_execute(&req, (size_t) cacheaside_max_value_bytes + 1 +
-						  REPLY_FRAMING, REDIS_FAIL_OPEN);
+						  REPLY_FRAMING, mode);
 	redis_request_free(&req);
 	*usable = (reply != NULL);
 	if (reply == NULL)
-		return NULL;
+		return false;
 
 	if (reply->kind == REDIS_KIND_ERROR)
 	{
 		/* WRONGTYPE: someone else's value; SET will replace it */
-		if (strncmp(reply->str, "WRONGTYPE", 9) != 0)
-			redis_warn_reply_error("GETRANGE", reply);
-		return NULL;
+		if (strncmp(reply->str, "WRONGTYPE", 9) == 0)
+			return false;
+		if (mode == REDIS_FAIL_ERROR)
+			redis_unexpected_reply("GETRANGE", reply);
+		redis_warn_reply_error("GETRANGE", reply);
+		return false;
 	}
-	if (reply->kind != REDIS_KIND_STRING || reply->len == 0)
-		return NULL;			/* no entry */
+	if (reply->kind != REDIS_KIND_STRING)
+	{
+		if (mode == REDIS_FAIL_ERROR)
+			redis_unexpected_reply("GETRANGE", reply);
+		return false;
+	}
+	if (reply->len == 0)
+		return false;			/* no entry */
 	if (reply->len > (size_t) cacheaside_max_value_bytes)
 	{
 		elog(DEBUG1, "cacheaside: entry \"%s\" is larger than cacheaside.max_value_bytes",
 			 rkey->data);
-		return NULL;
+		return false;
 	}
 
 	invalid = entry_decode(reply->str, reply->len, entry);
@@ -92,11 +106,24 @@ cache_lookup(StringInfo rkey, const uint8 *fingerprint, bool *usable,
 	{
 		elog(DEBUG1, "cacheaside: ignoring entry \"%s\": %s",
 			 rkey->data, invalid);
-		return NULL;
+		return false;
 	}
+	return true;
+}
+
+/*
+ * Look the entry up.  Returns the cached JSON if Redis holds a valid entry
+ * of this computation (decoded into *entry), NULL otherwise; *usable is
+ * set to false when Redis could not be used at all.
+ */
+static text *
+cache_lookup(StringInfo rkey, const uint8 *fingerprint, bool *usable,
+			 CacheEntry *entry)
+{
+	if (!cache_fetch_entry(rkey, REDIS_FAIL_OPEN, entry, usable))
+		return NULL;
 	if (memcmp(entry->fingerprint, fingerprint, FINGERPRINT_LEN) != 0)
 		return NULL;			/* made by another query under this key */
-
 	return entry_payload_text(entry);
 }
 

@@ -939,3 +939,20 @@ redis_warn_reply_error(const char *command, const RedisReply *reply)
 					   reply->kind == REDIS_KIND_ERROR ? reply->str :
 					   "an unexpected reply")));
 }
+
+/*
+ * Raise the error for a reply that callers which cannot fail open did not
+ * expect: Redis refused the command (08006), or answered something else.
+ */
+void
+redis_unexpected_reply(const char *command, const RedisReply *reply)
+{
+	if (reply->kind == REDIS_KIND_ERROR)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("Redis refused %s", command),
+				 errdetail("Redis answered: %s", reply->str)));
+	ereport(ERROR,
+			(errcode(ERRCODE_PROTOCOL_VIOLATION),
+			 errmsg("unexpected reply from Redis to %s", command)));
+}

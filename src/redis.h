@@ -65,6 +65,8 @@ extern RedisReply *redis_execute(RedisRequest *req, size_t reply_limit,
 								 RedisFailMode mode);
 extern bool redis_backing_off(void);
 extern void redis_warn_reply_error(const char *command, const RedisReply *reply);
+extern void redis_unexpected_reply(const char *command,
+								   const RedisReply *reply) pg_attribute_noreturn();
 extern void redis_disconnect(void);
 
 #endif							/* CACHEASIDE_REDIS_H */

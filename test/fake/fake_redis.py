@@ -15,6 +15,7 @@ that connection as the mode says:
     wrong-type   an integer, whatever the command
     close        closes the connection without answering
     stall        half a reply, then nothing
+    error        an error reply, whatever the command
 """
 
 import os
@@ -30,6 +31,7 @@ REPLIES = {
     "nested": b"*1\r\n" * 12 + b":1\r\n",
     "wrong-type": b":42\r\n",
     "stall": b"$10\r\nabc",
+    "error": b"-ERR the fake server refuses everything\r\n",
 }
 
 

@@ -28,6 +28,10 @@ $redis->cli('ACL', 'SETUSER', 'cacheuser', 'on', '>user-secret-42',
 $redis->cli('ACL', 'SETUSER', 'readonly', 'on', '>readonly-secret-42',
 	'~cacheaside:*', '+getrange', '+unlink', '+scan', '+ttl', '+expire',
 	'+select');
+# the same, without GETRANGE: every read is refused
+$redis->cli('ACL', 'SETUSER', 'noread', 'on', '>noread-secret-42',
+	'~cacheaside:*', '+set', '+unlink', '+scan', '+ttl', '+expire',
+	'+select');
 
 my $pwfile = PostgreSQL::Test::Utils::tempdir('pw') . '/redis.pass';
 sub write_password_file
@@ -122,6 +126,20 @@ is($stdout, "t\n$rows\n$rows", 'and return the rows');
 my @warnings = $stderr =~ /WARNING:/g;
 is(scalar @warnings, 1, 'one WARNING for the session');
 like($stderr, qr/Redis refused SET/, 'naming the refused command');
+
+# ---------------------------------------------------------------------------
+note 'a user that may not GETRANGE: rows, one WARNING about GETRANGE';
+
+write_password_file('noread noread-secret-42');
+($stdout, $stderr) = ('', '');
+$ret = $node->psql('postgres', "$query;\n$query;\n$query;\n",
+	stdout => \$stdout, stderr => \$stderr);
+is($ret, 0, 'three calls by a user without GETRANGE succeed');
+is($stdout, "$rows\n$rows\n$rows", 'and return the rows');
+@warnings = $stderr =~ /WARNING:/g;
+is(scalar @warnings, 1, 'one WARNING for the session, not one per call');
+like($stderr, qr/Redis refused GETRANGE/, 'naming the refused command');
+like($stderr, qr/NOPERM/, 'with Redis\'s reason');
 
 # ---------------------------------------------------------------------------
 note 'a password alone, for the default user';

@@ -8,7 +8,8 @@
 # session is usable afterwards; cacheaside.connect_timeout bounds a connect
 # that the server never completes; and postmaster death ends a backend that
 # is waiting for Redis.  Elapsed times are printed with note() and checked
-# only against generous bounds that catch hangs.
+# only against generous bounds that catch hangs; bench/interrupts measures
+# them beside the same interrupts of pg_sleep().
 
 use strict;
 use warnings;

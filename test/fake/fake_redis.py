@@ -4,6 +4,7 @@
     fake_redis.py PORT_FILE MODE_FILE
 
 Listens on an ephemeral port of 127.0.0.1 and writes the port to PORT_FILE.
+Each connection it accepts adds a line to PORT_FILE.accepts.
 Each new connection reads MODE_FILE (one word) and answers each request on
 that connection as the mode says:
 
@@ -66,6 +67,8 @@ def main():
     os.rename(tmp, port_file)
     while True:
         conn, _ = listener.accept()
+        with open(port_file + ".accepts", "a") as f:
+            f.write("accepted\n")
         with open(mode_file) as f:
             mode = f.read().strip()
         threading.Thread(target=serve, args=(conn, mode), daemon=True).start()

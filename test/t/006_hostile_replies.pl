@@ -5,7 +5,9 @@
 # wrong-type replies, refuses every command, closes connections, or stalls
 # mid-reply.  Every call must return the database's rows, with one WARNING
 # for the session rather than one per call, without crashing the backend,
-# and the session must stay usable; an array announced with two billion
+# and the session must stay usable.  A reply that breaks the protocol drops
+# the connection and the next call opens a new one; a well-formed refusal or
+# wrong-type reply keeps it.  An array announced with two billion
 # elements must not make the backend allocate for them.
 
 use strict;
@@ -63,6 +65,14 @@ $node->safe_psql(
 	INSERT INTO t VALUES (1, 'one'), (2, 'two');
 });
 
+# connections the fake server accepted so far
+sub accepts
+{
+	return 0 unless -e "$port_file.accepts";
+	my @lines = split /\n/, slurp_file("$port_file.accepts");
+	return scalar @lines;
+}
+
 my $call = q{SELECT cache_aside_query('k', 'SELECT * FROM t ORDER BY id', 60);};
 my $rows = qq{[{"id":1,"v":"one"}, \n {"id":2,"v":"two"}]};
 
@@ -71,6 +81,7 @@ for my $mode (
   )
 {
 	set_mode($mode);
+	my $accepted = accepts();
 	my ($out, $err) = ('', '');
 	$node->psql(
 		'postgres', "$call $call $call SELECT 'usable';",
@@ -81,6 +92,17 @@ for my $mode (
 	my @w = $err =~ /WARNING:/g;
 	is(scalar @w, 1, "$mode: one WARNING says why, not one per call");
 	unlike($err, qr/ERROR|FATAL|server closed/, "$mode: no error");
+	my $connections = accepts() - $accepted;
+	if ($mode eq 'error' || $mode eq 'wrong-type')
+	{
+		# the reply was well formed: the protocol is still in step
+		is($connections, 1, "$mode: a well-formed reply keeps the connection");
+	}
+	else
+	{
+		is($connections, 3,
+			"$mode: each call dropped the connection and the next reopened it");
+	}
 }
 
 # the huge array: measure the backend's peak of virtual memory around it

@@ -173,7 +173,9 @@ $t0 = time();
 my $gone = 0;
 while (time() - $t0 < 30)
 {
-	if (!kill(0, $orphan_pid))
+	# exited: gone, or a zombie waiting for whoever adopted it to reap it
+	my $stat = eval { slurp_file("/proc/$orphan_pid/stat") } // q{};
+	if (!kill(0, $orphan_pid) || $stat =~ /^\d+ \(.*\) [ZX] /)
 	{
 		$gone = 1;
 		last;

@@ -19,6 +19,7 @@ OBJS = \
 	src/fingerprint.o \
 	src/entry.o \
 	src/query.o \
+	src/privs.o \
 	src/track.o \
 	src/cache_query.o \
 	src/cache_admin.o

@@ -62,8 +62,21 @@ LLVMFuzzerTestOneInput(const uint8 *data, size_t size)
 		/* everything decoded lies inside the input */
 		if (entry.payload < buf || entry.payload + entry.payload_len != buf + size)
 			abort();
-		if ((size_t) (entry.payload - buf) < ENTRY_FIXED_SIZE + 4 * (size_t) entry.nrelations)
+		if ((size_t) (entry.payload - buf) <
+			ENTRY_FIXED_SIZE + 4 * (size_t) entry.nrelations + entry.checks_len)
 			abort();
+		/* the privilege checks decode one after the other to their end */
+		for (const char *p = entry.checks;
+			 entry.checks_len > 0 && p < entry.checks + entry.checks_len;)
+		{
+			EntryCheck	check;
+
+			p = entry_check_next(p, entry.checks + entry.checks_len, &check);
+			if (p == NULL)
+				abort();
+			for (uint32 c = 0; c < check.ncolumns; c++)
+				sum ^= (char) entry_check_column(&check, c);
+		}
 		if (entry.payload_len < 2 || entry.payload[0] != '[' ||
 			entry.payload[entry.payload_len - 1] != ']')
 			abort();
@@ -78,6 +91,8 @@ LLVMFuzzerTestOneInput(const uint8 *data, size_t size)
 		(void) sum;
 		if (entry.relations)
 			pfree(entry.relations);
+		if (entry.checks)
+			pfree((char *) entry.checks);
 	}
 	free(buf);
 	return 0;

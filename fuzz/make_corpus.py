@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Write seed entries of format 2 (see src/entry.c) into fuzz/corpus/."""
+"""Write seed entries of format 3 (see src/entry.c) into fuzz/corpus/."""
 
 import os
 import struct
@@ -16,16 +16,22 @@ def crc32c(data):
     return crc ^ 0xFFFFFFFF
 
 
-def entry(payload, relations=(), tracked=True):
-    hlen = (80 + 4 * len(relations) + 7) // 8 * 8
+def check(kind, role, obj, privileges=0, columns=()):
+    return struct.pack(">IIIII", kind, role, obj, privileges, len(columns)) + \
+        b"".join(struct.pack(">I", c) for c in columns)
+
+
+def entry(payload, relations=(), tracked=True, checks=b""):
+    hlen = (80 + 4 * len(relations) + len(checks) + 7) // 8 * 8
     flags = 1 if tracked else 0
     epoch, as_of = (0x1234567890ABCDEF, 42) if tracked else (0, 0)
-    head = b"CAE\x02" + struct.pack(">I", hlen) + b"\0\0\0\0"
+    head = b"CAE\x03" + struct.pack(">I", hlen) + b"\0\0\0\0"
     rest = struct.pack(">IQ", flags, 787000000000000)
     rest += bytes(range(32))  # fingerprint
-    rest += struct.pack(">II", len(relations), 0)
+    rest += struct.pack(">II", len(relations), len(checks))
     rest += struct.pack(">QQ", epoch, as_of)
     rest += b"".join(struct.pack(">I", r) for r in relations)
+    rest += checks
     rest += b"\0" * (hlen - 12 - len(rest))
     rest += payload
     return head[:8] + struct.pack(">I", crc32c(rest)) + rest
@@ -38,6 +44,12 @@ seeds = {
     "two-rows-three-relations": entry(
         b'[{"id":1,"v":"one"}, \n {"id":2,"v":"two"}]', [16384, 16390, 16401]),
     "untracked": entry(b'[{"n":5}]', [16500], tracked=False),
+    # SELECT on two columns of a table, EXECUTE on a function, USAGE on a
+    # schema, checked for role 10
+    "privilege-checks": entry(
+        b'[{"a":1,"b":2}]', [16384],
+        checks=check(1, 10, 16384, 2, [8, 9]) + check(2, 10, 16390) +
+        check(3, 10, 16383)),
 }
 os.makedirs(os.path.join(here, "corpus"), exist_ok=True)
 for name, data in seeds.items():

@@ -34,6 +34,7 @@
 #include "entry.h"
 #include "fingerprint.h"
 #include "keyspace.h"
+#include "privs.h"
 #include "query.h"
 #include "redis.h"
 #include "track.h"
@@ -127,12 +128,23 @@ cache_lookup(StringInfo rkey, const uint8 *fingerprint, bool *usable,
 	return entry_payload_text(entry);
 }
 
+/* Error context of a hit's privilege checks: the same as a run's */
+static void
+hit_error_callback(void *arg)
+{
+	errcontext("SQL statement \"%s\"", (const char *) arg);
+}
+
 /*
- * May this session be served a decoded entry?
+ * May this session be served a decoded entry of the query sql?
  */
 static bool
-cache_servable(StringInfo rkey, const CacheEntry *entry, TrackMode mode)
+cache_servable(StringInfo rkey, const CacheEntry *entry, TrackMode mode,
+			   const char *sql)
 {
+	ErrorContextCallback errcallback;
+	PrivsVerdict privs;
+
 	TrackVerdict verdict;
 
 	if (mode != TRACK_ON)
@@ -154,12 +166,40 @@ cache_servable(StringInfo rkey, const CacheEntry *entry, TrackMode mode)
 		verdict = track_check(entry->relations, entry->nrelations,
 							  entry->epoch, entry->as_of);
 
-	if (verdict == TRACK_VALID)
-		return true;
-	elog(DEBUG1, "cacheaside: not serving \"%s\": %s", rkey->data,
-		 verdict == TRACK_CHANGED ? "what it read has changed" :
-		 verdict == TRACK_WRITTEN ? "this transaction wrote what it read" :
-		 "this transaction's snapshot is older than the entry");
+	if (verdict != TRACK_VALID)
+	{
+		elog(DEBUG1, "cacheaside: not serving \"%s\": %s", rkey->data,
+			 verdict == TRACK_CHANGED ? "what it read has changed" :
+			 verdict == TRACK_WRITTEN ? "this transaction wrote what it read" :
+			 "this transaction's snapshot is older than the entry");
+		return false;
+	}
+
+	/*
+	 * The privilege checks running the query would make: a failed one
+	 * raises the query's own error (42501).
+	 */
+	errcallback.callback = hit_error_callback;
+	errcallback.arg = (void *) sql;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+	privs = privs_check(entry->checks, entry->checks_len, true);
+	error_context_stack = errcallback.previous;
+
+	switch (privs)
+	{
+		case PRIVS_OK:
+			return true;
+		case PRIVS_ROW_SECURITY:
+			elog(DEBUG1, "cacheaside: not serving \"%s\": row-level security applies to a relation it read",
+				 rkey->data);
+			return false;
+		case PRIVS_GONE:
+		case PRIVS_DENIED:
+			break;
+	}
+	elog(DEBUG1, "cacheaside: not serving \"%s\": an object it used is gone",
+		 rkey->data);
 	return false;
 }
 
@@ -168,11 +208,33 @@ cache_servable(StringInfo rkey, const CacheEntry *entry, TrackMode mode)
  * sequence number read before the query ran, when writes are tracked.
  */
 static bool
-cache_storable(StringInfo rkey, const Oid *relids, int nrelids,
-			   bool tracked, uint64 as_of)
+cache_storable(StringInfo rkey, const TrackFill *fill, bool tracked,
+			   uint64 as_of)
 {
+	const Oid  *relids = fill->relids.oids;
+	int			nrelids = fill->relids.n;
 	const char *why = NULL;
 	TrackVerdict verdict;
+
+	if (fill->too_many_checks)
+		why = "it made too many privilege checks";
+	else if (fill->checks.data != NULL)
+	{
+		switch (privs_check(fill->checks.data, fill->checks.len, false))
+		{
+			case PRIVS_OK:
+				break;
+			case PRIVS_ROW_SECURITY:
+				why = "row-level security applies to a relation it read";
+				break;
+			case PRIVS_DENIED:
+				why = "a privilege it used was revoked";
+				break;
+			case PRIVS_GONE:
+				why = "an object it used was dropped";
+				break;
+		}
+	}
 
 	for (int i = 0; i < nrelids && why == NULL; i++)
 	{
@@ -232,8 +294,7 @@ cache_storable(StringInfo rkey, const Oid *relids, int nrelids,
  */
 static void
 cache_store(StringInfo rkey, const uint8 *fingerprint, QueryResult *result,
-			const Oid *relids, int nrelids, bool tracked, uint64 as_of,
-			int ttl)
+			const TrackFill *fill, bool tracked, uint64 as_of, int ttl)
 {
 	CacheEntry	entry;
 	StringInfoData header;
@@ -246,12 +307,15 @@ cache_store(StringInfo rkey, const uint8 *fingerprint, QueryResult *result,
 	entry.as_of = tracked ? as_of : 0;
 	entry.created = GetCurrentTimestamp();
 	memcpy(entry.fingerprint, fingerprint, FINGERPRINT_LEN);
-	entry.nrelations = nrelids;
-	entry.relations = (Oid *) relids;
+	entry.nrelations = fill->relids.n;
+	entry.relations = fill->relids.oids;
+	entry.checks = fill->checks.data;
+	entry.checks_len = fill->checks.data ? fill->checks.len : 0;
 	entry.payload = VARDATA(result->json);
 	entry.payload_len = VARSIZE(result->json) - VARHDRSZ;
 
-	total = entry_header_size(entry.nrelations) + entry.payload_len;
+	total = entry_header_size(entry.nrelations, entry.checks_len) +
+		entry.payload_len;
 	if (total > (size_t) cacheaside_max_value_bytes)
 	{
 		elog(DEBUG1, "cacheaside: not caching \"%s\": %zu bytes exceed cacheaside.max_value_bytes",
@@ -360,11 +424,14 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 	initStringInfo(&rkey);
 	keyspace_entry_key(&rkey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
 
+	sql = text_to_cstring(sqltext);
 	json = cache_lookup(&rkey, fingerprint, &usable, &entry);
-	if (json != NULL && cache_servable(&rkey, &entry, mode))
+	if (json != NULL && cache_servable(&rkey, &entry, mode, sql))
 	{
 		/* a query being cached around this call read these too */
 		track_fill_add(entry.relations, entry.nrelations);
+		if (entry.checks_len > 0)
+			track_fill_add_checks(entry.checks, entry.checks_len);
 		if (mode != TRACK_ON)
 			track_fill_unchecked();
 		PG_RETURN_TEXT_P(json);
@@ -377,7 +444,6 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 	tracked = track_writes_tracked();
 	if (tracked)
 		as_of = track_as_of();
-	sql = text_to_cstring(sqltext);
 	/*
 	 * Parallel workers' executors are not seen by the recording: functions
 	 * the query calls could read tables there unrecorded.
@@ -388,11 +454,8 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 	if (fill.unchecked)
 		elog(DEBUG1, "cacheaside: not caching \"%s\": it used an entry not checked against commits",
 			 rkey.data);
-	else if (usable &&
-			 cache_storable(&rkey, fill.relids.oids, fill.relids.n,
-							tracked, as_of))
-		cache_store(&rkey, fingerprint, &result, fill.relids.oids,
-					fill.relids.n, tracked, as_of, ttl);
+	else if (usable && cache_storable(&rkey, &fill, tracked, as_of))
+		cache_store(&rkey, fingerprint, &result, &fill, tracked, as_of, ttl);
 	PG_RETURN_TEXT_P(result.json);
 }
 

@@ -25,6 +25,7 @@
 
 #include "cache_admin.h"
 #include "config.h"
+#include "privs.h"
 #include "track.h"
 
 PG_MODULE_MAGIC;
@@ -41,4 +42,5 @@ _PG_init(void)
 	 */
 	cache_admin_init();
 	track_init();
+	privs_init();
 }

@@ -4,20 +4,23 @@
  *	  The format of a cache entry, independent of where its bytes are kept.
  *
  * An entry is a header followed by the JSON text.  All integers are
- * big-endian.  Version 2:
+ * big-endian.  Version 3:
  *
  *	offset	size
- *	0		4	magic "CAE" and the format version (2)
+ *	0		4	magic "CAE" and the format version (3)
  *	4		4	header length H: a multiple of 8, at least 80
  *	8		4	CRC-32C of every byte from offset 12 to the end
  *	12		4	flags: 1 = tracked (the next two fields are meaningful)
  *	16		8	creation time (TimestampTz)
  *	24		32	fingerprint of the computation (fingerprint.c)
  *	56		4	number of relations N the query read
- *	60		4	reserved, 0
+ *	60		4	length C of the privilege checks, in bytes
  *	64		8	epoch: the start of the cluster the entry was made in
  *	72		8	as of: the commit sequence number its query saw (track.c)
  *	80		4*N	relation OIDs
+ *	80+4N	C	privilege checks the query passed (privs.c), each:
+ *				4 kind, 4 role, 4 object, 4 privileges, 4 number of
+ *				columns K, 4*K columns
  *	...			zero padding up to H
  *	H		...	the JSON text (the rest of the value)
  *
@@ -78,9 +81,61 @@ append_u64(StringInfo buf, uint64 v)
  * Size of the header of an entry that depends on nrelations relations.
  */
 size_t
-entry_header_size(int nrelations)
+entry_header_size(int nrelations, size_t checks_len)
 {
-	return TYPEALIGN(8, ENTRY_FIXED_SIZE + 4 * (size_t) nrelations);
+	return TYPEALIGN(8, ENTRY_FIXED_SIZE + 4 * (size_t) nrelations +
+					 checks_len);
+}
+
+/*
+ * Append one privilege check to buf, in the encoding of the entry.
+ */
+void
+entry_encode_check(StringInfo buf, uint32 kind, Oid role, Oid object,
+				   uint32 privileges, const uint32 *columns, uint32 ncolumns)
+{
+	append_u32(buf, kind);
+	append_u32(buf, role);
+	append_u32(buf, object);
+	append_u32(buf, privileges);
+	append_u32(buf, ncolumns);
+	for (uint32 i = 0; i < ncolumns; i++)
+		append_u32(buf, columns[i]);
+}
+
+/*
+ * Decode the privilege check at p, which ends before end.  Returns where
+ * the next one begins, or NULL when the bytes are not a valid check.
+ */
+const char *
+entry_check_next(const char *p, const char *end, EntryCheck *check)
+{
+	size_t		left = end - p;
+
+	if (left < 20)
+		return NULL;
+	check->kind = read_u32(p);
+	check->role = read_u32(p + 4);
+	check->object = read_u32(p + 8);
+	check->privileges = read_u32(p + 12);
+	check->ncolumns = read_u32(p + 16);
+	check->columns = p + 20;
+	if (check->kind < ENTRY_CHECK_RELATION || check->kind > ENTRY_CHECK_SCHEMA)
+		return NULL;
+	if (check->ncolumns > (left - 20) / 4)
+		return NULL;
+	if (check->kind != ENTRY_CHECK_RELATION &&
+		(check->ncolumns != 0 || check->privileges != 0))
+		return NULL;
+	return p + 20 + 4 * (size_t) check->ncolumns;
+}
+
+/* Column i of a decoded relation check */
+uint32
+entry_check_column(const EntryCheck *check, uint32 i)
+{
+	Assert(i < check->ncolumns);
+	return read_u32(check->columns + 4 * (size_t) i);
 }
 
 /*
@@ -91,12 +146,14 @@ entry_header_size(int nrelations)
 void
 entry_encode_header(StringInfo buf, const CacheEntry *entry)
 {
-	size_t		hlen = entry_header_size(entry->nrelations);
+	size_t		hlen = entry_header_size(entry->nrelations, entry->checks_len);
 	pg_crc32c	crc;
 
 	Assert(buf->len == 0);
 	if (entry->nrelations > ENTRY_MAX_RELATIONS)
 		elog(ERROR, "cache entry depends on too many relations");
+	if (entry->checks_len > ENTRY_MAX_CHECK_BYTES)
+		elog(ERROR, "cache entry carries too many privilege checks");
 
 	appendBinaryStringInfo(buf, ENTRY_MAGIC, 3);
 	appendStringInfoChar(buf, (char) ENTRY_VERSION);
@@ -107,11 +164,12 @@ entry_encode_header(StringInfo buf, const CacheEntry *entry)
 	appendBinaryStringInfo(buf, (const char *) entry->fingerprint,
 						   FINGERPRINT_LEN);
 	append_u32(buf, (uint32) entry->nrelations);
-	append_u32(buf, 0);			/* reserved */
+	append_u32(buf, (uint32) entry->checks_len);
 	append_u64(buf, entry->epoch);
 	append_u64(buf, entry->as_of);
 	for (int i = 0; i < entry->nrelations; i++)
 		append_u32(buf, entry->relations[i]);
+	appendBinaryStringInfo(buf, entry->checks, entry->checks_len);
 	while ((size_t) buf->len < hlen)
 		appendStringInfoChar(buf, '\0');
 
@@ -134,6 +192,8 @@ entry_decode(char *data, size_t len, CacheEntry *entry)
 {
 	uint32		hlen;
 	uint32		nrel;
+	uint32		clen;
+	const char *checks;
 	pg_crc32c	crc;
 
 	if (len < ENTRY_FIXED_SIZE)
@@ -145,8 +205,9 @@ entry_decode(char *data, size_t len, CacheEntry *entry)
 
 	hlen = read_u32(data + 4);
 	nrel = read_u32(data + 56);
-	if (nrel > ENTRY_MAX_RELATIONS || hlen != entry_header_size(nrel) ||
-		hlen > len)
+	clen = read_u32(data + 60);
+	if (nrel > ENTRY_MAX_RELATIONS || clen > ENTRY_MAX_CHECK_BYTES ||
+		hlen != entry_header_size(nrel, clen) || hlen > len)
 		return "truncated or malformed header";
 
 	INIT_CRC32C(crc);
@@ -171,7 +232,29 @@ entry_decode(char *data, size_t len, CacheEntry *entry)
 		entry->payload[entry->payload_len - 1] != ']')
 		return "payload is not a JSON array";
 
-	/* valid: only now allocate */
+	checks = data + ENTRY_FIXED_SIZE + 4 * (size_t) nrel;
+	for (const char *p = checks; p < checks + clen;)
+	{
+		EntryCheck	check;
+
+		p = entry_check_next(p, checks + clen, &check);
+		if (p == NULL)
+			return "malformed privilege checks";
+	}
+	entry->checks_len = clen;
+
+	/*
+	 * Valid: only now allocate.  The checks are copied: the end of the
+	 * header is overwritten by entry_payload_text.
+	 */
+	entry->checks = NULL;
+	if (clen > 0)
+	{
+		char	   *copy = palloc(clen);
+
+		memcpy(copy, checks, clen);
+		entry->checks = copy;
+	}
 	entry->nrelations = (int) nrel;
 	entry->relations = NULL;
 	if (nrel > 0)

@@ -7,6 +7,9 @@
  * same JSON.  The fingerprint is a SHA-256 over everything that decides
  * that JSON and is cheap to know before running the query:
  *
+ *	- the role whose privileges the query would run with (GetUserId()):
+ *	  results can depend on it (current_user in a view, policies), so two
+ *	  roles never share an entry;
  *	- the cluster (system identifier) and the database, so that clusters
  *	  sharing a Redis under the same prefix never serve each other's rows
  *	  (a primary and its physical standbys share both, and may share
@@ -50,7 +53,7 @@
 #include "fingerprint.h"
 
 /* Bumped when what goes into the hash changes */
-#define FINGERPRINT_VERSION "cacheaside fingerprint 2"
+#define FINGERPRINT_VERSION "cacheaside fingerprint 3"
 
 #define MAX_SEARCH_PATH 64
 
@@ -156,6 +159,7 @@ fingerprint_compute(const char *sql, size_t sqllen, const QueryParams *params,
 {
 	StringInfoData buf;
 	uint64		sysid = GetSystemIdentifier();
+	Oid			role = GetUserId();
 	Oid			path[MAX_SEARCH_PATH];
 	int32		npath;
 	int32		n = params ? params->nparams : 0;
@@ -166,6 +170,7 @@ fingerprint_compute(const char *sql, size_t sqllen, const QueryParams *params,
 	appendBinaryStringInfo(&buf, (const char *) &sysid, sizeof(sysid));
 	appendBinaryStringInfo(&buf, (const char *) &MyDatabaseId,
 						   sizeof(MyDatabaseId));
+	appendBinaryStringInfo(&buf, (const char *) &role, sizeof(role));
 	append_field(&buf, sql, sqllen);
 
 	appendBinaryStringInfo(&buf, (const char *) &n, sizeof(n));

@@ -80,6 +80,8 @@
 #include "utils/snapmgr.h"
 
 #include "config.h"
+#include "entry.h"
+#include "privs.h"
 #include "track.h"
 
 #if PG_VERSION_NUM < 150000 || PG_VERSION_NUM >= 160000
@@ -987,6 +989,43 @@ track_fill_add(const Oid *relids, int nrelids)
 }
 
 /*
+ * Add one encoded privilege check (privs.c) to every fill in progress.
+ */
+void
+track_fill_add_check(const char *rec, int len)
+{
+	for (TrackFill *fill = current_fill; fill != NULL; fill = fill->parent)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(fill->cxt);
+
+		if (fill->checks.data == NULL)
+			initStringInfo(&fill->checks);
+		if (!privs_append_unique(&fill->checks, rec, len))
+			fill->too_many_checks = true;
+		MemoryContextSwitchTo(oldcxt);
+	}
+}
+
+/*
+ * Add the privilege checks of a hit served inside a query being cached.
+ */
+void
+track_fill_add_checks(const char *checks, size_t len)
+{
+	const char *end = checks + len;
+
+	for (const char *p = checks; p < end;)
+	{
+		EntryCheck	check;
+		const char *next = entry_check_next(p, end, &check);
+
+		Assert(next != NULL);
+		track_fill_add_check(p, next - p);
+		p = next;
+	}
+}
+
+/*
  * Is a fill in progress in this backend (is this call inside a query being
  * cached)?
  */
@@ -1025,6 +1064,8 @@ track_ExecutorStart(QueryDesc *queryDesc, int eflags)
 			if (rte->rtekind == RTE_RELATION)
 				track_fill_add(&rte->relid, 1);
 		}
+		/* and the privilege checks the executor is about to make */
+		privs_record_rtable(queryDesc->plannedstmt->rtable);
 	}
 
 	if (prev_ExecutorStart)
@@ -1044,6 +1085,9 @@ track_fill_begin(TrackFill *fill)
 	fill->relids.oids = NULL;
 	fill->relids.n = 0;
 	fill->relids.max = 0;
+	fill->checks.data = NULL;
+	fill->checks.len = 0;
+	fill->too_many_checks = false;
 	fill->unchecked = false;
 	current_fill = fill;
 }

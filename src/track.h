@@ -8,6 +8,8 @@
 #ifndef CACHEASIDE_TRACK_H
 #define CACHEASIDE_TRACK_H
 
+#include "lib/stringinfo.h"
+
 /* How far writes are tracked in this session */
 typedef enum TrackMode
 {
@@ -41,6 +43,9 @@ typedef struct TrackFill
 	struct TrackFill *parent;
 	MemoryContext cxt;			/* where relids grows */
 	OidArray	relids;
+	StringInfoData checks;		/* privilege checks passed (privs.c); data
+								 * is NULL until the first */
+	bool		too_many_checks;	/* more than an entry may carry */
 	bool		unchecked;		/* it used an entry not checked against
 								 * commits: its result must not be stored */
 } TrackFill;
@@ -60,6 +65,8 @@ extern void track_fill_end(TrackFill *fill);
 extern void track_fill_add(const Oid *relids, int nrelids);
 extern void track_fill_include(TrackFill *fill, const Oid *relids,
 							   int nrelids);
+extern void track_fill_add_check(const char *rec, int len);
+extern void track_fill_add_checks(const char *checks, size_t len);
 extern void track_fill_unchecked(void);
 extern bool track_fill_active(void);
 

@@ -1,0 +1,332 @@
+--
+-- Security of a shared cache: no row reaches a role that the database would
+-- refuse.  A hit makes again the privilege checks running the query would
+-- make (tables, columns, views as their owner, functions, schemas named in
+-- the SQL) and raises the same error; results under row-level security are
+-- never cached; entries are per role; settings that reach Redis are for
+-- superusers only.
+--
+-- Stale rows show which calls were hits (the table is updated behind the
+-- entry), so hits are not checked against writes here.
+--
+SET cacheaside.auto_invalidate = off;
+SELECT test_redis('FLUSHDB');
+
+CREATE ROLE regress_ca_owner;
+CREATE ROLE regress_ca_reader;		-- granted, then revoked
+CREATE ROLE regress_ca_columns;		-- granted some columns only
+CREATE ROLE regress_ca_viewer;		-- granted a view only
+CREATE ROLE regress_ca_alice;		-- under row-level security
+CREATE ROLE regress_ca_bob;
+CREATE ROLE regress_ca_invalidator;	-- may only invalidate
+GRANT EXECUTE ON FUNCTION cache_aside_query(text, text, integer),
+	cache_aside_query(text, text, integer, "any")
+	TO regress_ca_owner, regress_ca_reader, regress_ca_columns,
+	   regress_ca_viewer, regress_ca_alice, regress_ca_bob;
+GRANT CREATE ON SCHEMA public TO regress_ca_owner;
+
+SET ROLE regress_ca_owner;
+CREATE TABLE secret (id int, label text, hidden text);
+INSERT INTO secret VALUES (1, 'one', 'h1'), (2, 'two', 'h2');
+GRANT SELECT ON secret TO regress_ca_reader;
+GRANT SELECT (id, label) ON secret TO regress_ca_columns;
+RESET ROLE;
+
+-- updates behind the entries, so that a hit shows stale rows
+CREATE FUNCTION bump() RETURNS void LANGUAGE sql AS
+	$$ UPDATE secret SET label = label || '+' $$;
+
+-- ---------------------------------------------------------------------------
+-- table privileges: REVOKE takes effect on the next call, hit or not
+SET ROLE regress_ca_reader;
+SELECT cache_aside_query('secret', 'SELECT id, label FROM secret ORDER BY id', 600);
+RESET ROLE;
+SELECT bump();
+SET ROLE regress_ca_reader;
+-- a hit: the stale rows
+SELECT cache_aside_query('secret', 'SELECT id, label FROM secret ORDER BY id', 600);
+RESET ROLE;
+REVOKE SELECT ON secret FROM regress_ca_reader;
+SELECT test_redis('EXISTS', test_rkey('secret')) AS stored;
+SET ROLE regress_ca_reader;
+\set VERBOSITY default
+SELECT cache_aside_query('secret', 'SELECT id, label FROM secret ORDER BY id', 600);
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+-- the entry is still there, and served again once the privilege is back
+SELECT test_redis('EXISTS', test_rkey('secret')) AS stored;
+GRANT SELECT ON secret TO regress_ca_reader;
+SET ROLE regress_ca_reader;
+SELECT cache_aside_query('secret', 'SELECT id, label FROM secret ORDER BY id', 600);
+RESET ROLE;
+
+-- ---------------------------------------------------------------------------
+-- column privileges
+SET ROLE regress_ca_columns;
+SELECT cache_aside_query('cols', 'SELECT id, label FROM secret ORDER BY id', 600);
+SELECT cache_aside_query('hidden', 'SELECT hidden FROM secret ORDER BY id', 600);
+\echo :LAST_ERROR_SQLSTATE
+SELECT cache_aside_query('all', 'SELECT * FROM secret ORDER BY id', 600);
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT bump();
+SET ROLE regress_ca_columns;
+SELECT cache_aside_query('cols', 'SELECT id, label FROM secret ORDER BY id', 600);
+RESET ROLE;
+REVOKE SELECT (label) ON secret FROM regress_ca_columns;
+SET ROLE regress_ca_columns;
+SELECT cache_aside_query('cols', 'SELECT id, label FROM secret ORDER BY id', 600);
+\echo :LAST_ERROR_SQLSTATE
+-- the column still granted is still served
+SELECT cache_aside_query('cols-id', 'SELECT id FROM secret ORDER BY id', 600);
+RESET ROLE;
+
+-- ---------------------------------------------------------------------------
+-- a view: the caller needs SELECT on the view, the view's owner on the table
+CREATE ROLE regress_ca_view_owner;
+GRANT SELECT ON secret TO regress_ca_view_owner;
+GRANT CREATE ON SCHEMA public TO regress_ca_view_owner;
+SET ROLE regress_ca_view_owner;
+CREATE VIEW secret_view AS SELECT id, label FROM secret;
+GRANT SELECT ON secret_view TO regress_ca_viewer;
+RESET ROLE;
+SET ROLE regress_ca_viewer;
+SELECT cache_aside_query('view', 'SELECT * FROM secret_view ORDER BY id', 600);
+-- the table itself stays refused
+SELECT cache_aside_query('table', 'SELECT * FROM secret ORDER BY id', 600);
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT bump();
+SET ROLE regress_ca_viewer;
+SELECT cache_aside_query('view', 'SELECT * FROM secret_view ORDER BY id', 600);
+RESET ROLE;
+-- the view's owner loses the table: the hit is refused as the query would be
+REVOKE SELECT ON secret FROM regress_ca_view_owner;
+SET ROLE regress_ca_viewer;
+SELECT cache_aside_query('view', 'SELECT * FROM secret_view ORDER BY id', 600);
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+GRANT SELECT ON secret TO regress_ca_view_owner;
+REVOKE SELECT ON secret_view FROM regress_ca_viewer;
+SET ROLE regress_ca_viewer;
+SELECT cache_aside_query('view', 'SELECT * FROM secret_view ORDER BY id', 600);
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+
+-- ---------------------------------------------------------------------------
+-- functions: an inlined SQL function, a PL/pgSQL one, a SECURITY DEFINER one
+SET ROLE regress_ca_owner;
+CREATE FUNCTION twice(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2';
+CREATE FUNCTION thrice(int) RETURNS int LANGUAGE plpgsql AS
+	$$ BEGIN RETURN $1 * 3; END $$;
+CREATE FUNCTION secret_labels() RETURNS SETOF text LANGUAGE sql
+	SECURITY DEFINER SET search_path = public, pg_temp AS
+	$$ SELECT label FROM public.secret ORDER BY id $$;
+REVOKE EXECUTE ON FUNCTION secret_labels() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION secret_labels() TO regress_ca_bob;
+RESET ROLE;
+SET ROLE regress_ca_reader;
+SELECT cache_aside_query('twice', 'SELECT twice(id) AS t FROM secret ORDER BY id', 600);
+SELECT cache_aside_query('thrice', 'SELECT thrice(id) AS t FROM secret ORDER BY id', 600);
+RESET ROLE;
+REVOKE EXECUTE ON FUNCTION twice(int), thrice(int) FROM PUBLIC;
+SET ROLE regress_ca_reader;
+SELECT cache_aside_query('twice', 'SELECT twice(id) AS t FROM secret ORDER BY id', 600);
+\echo :LAST_ERROR_SQLSTATE
+SELECT cache_aside_query('thrice', 'SELECT thrice(id) AS t FROM secret ORDER BY id', 600);
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+-- bob may not read the table, but may call the definer function
+SET ROLE regress_ca_bob;
+SELECT cache_aside_query('definer', 'SELECT * FROM secret_labels() l', 600);
+RESET ROLE;
+SELECT bump();
+SET ROLE regress_ca_bob;
+SELECT cache_aside_query('definer', 'SELECT * FROM secret_labels() l', 600);
+RESET ROLE;
+REVOKE EXECUTE ON FUNCTION secret_labels() FROM regress_ca_bob;
+SET ROLE regress_ca_bob;
+SELECT cache_aside_query('definer', 'SELECT * FROM secret_labels() l', 600);
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+
+-- ---------------------------------------------------------------------------
+-- a schema named in the SQL: USAGE is checked as the parser would
+CREATE SCHEMA vault;
+CREATE TABLE vault.gold (bars int);
+INSERT INTO vault.gold VALUES (10);
+GRANT USAGE ON SCHEMA vault TO regress_ca_reader;
+GRANT SELECT ON vault.gold TO regress_ca_reader;
+SET ROLE regress_ca_reader;
+SELECT cache_aside_query('gold', 'SELECT bars FROM vault.gold', 600);
+RESET ROLE;
+UPDATE vault.gold SET bars = 11;
+SET ROLE regress_ca_reader;
+SELECT cache_aside_query('gold', 'SELECT bars FROM vault.gold', 600);
+RESET ROLE;
+REVOKE USAGE ON SCHEMA vault FROM regress_ca_reader;
+SET ROLE regress_ca_reader;
+SELECT cache_aside_query('gold', 'SELECT bars FROM vault.gold', 600);
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+
+-- ---------------------------------------------------------------------------
+-- row-level security: results are not cached for roles it applies to
+SET ROLE regress_ca_owner;
+CREATE TABLE notes (author name, body text);
+INSERT INTO notes VALUES ('regress_ca_alice', 'alice''s'), ('regress_ca_bob', 'bob''s');
+ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_notes ON notes USING (author = current_user);
+GRANT SELECT ON notes TO regress_ca_alice, regress_ca_bob;
+RESET ROLE;
+SET ROLE regress_ca_alice;
+SELECT cache_aside_query('notes', 'SELECT body FROM notes', 600);
+RESET ROLE;
+SELECT test_redis('EXISTS', test_rkey('notes')) AS stored;
+SET ROLE regress_ca_bob;
+SELECT cache_aside_query('notes', 'SELECT body FROM notes', 600);
+RESET ROLE;
+SELECT test_redis('EXISTS', test_rkey('notes')) AS stored;
+-- the table's owner bypasses the policy: its result is cached, for it alone
+SET ROLE regress_ca_owner;
+SELECT cache_aside_query('notes', 'SELECT body FROM notes ORDER BY body', 600);
+RESET ROLE;
+SELECT test_redis('EXISTS', test_rkey('notes')) AS stored;
+SET ROLE regress_ca_alice;
+SELECT cache_aside_query('notes', 'SELECT body FROM notes ORDER BY body', 600);
+RESET ROLE;
+SELECT test_redis('EXISTS', test_rkey('notes')) AS stored;
+-- once the policy applies to the owner too, its entry is no longer served
+UPDATE notes SET body = body || '+';
+SET ROLE regress_ca_owner;
+SELECT cache_aside_query('notes', 'SELECT body FROM notes ORDER BY body', 600);
+ALTER TABLE notes FORCE ROW LEVEL SECURITY;
+SELECT cache_aside_query('notes', 'SELECT body FROM notes ORDER BY body', 600);
+ALTER TABLE notes NO FORCE ROW LEVEL SECURITY;
+RESET ROLE;
+-- a superuser always bypasses it
+SELECT cache_aside_query('notes', 'SELECT body FROM notes ORDER BY body', 600);
+SELECT cache_aside_query('notes', 'SELECT body FROM notes ORDER BY body', 600);
+-- with row_security off, the role gets the query's own error
+SET ROLE regress_ca_alice;
+SET row_security = off;
+SELECT cache_aside_query('notes', 'SELECT body FROM notes', 600);
+\echo :LAST_ERROR_SQLSTATE
+RESET row_security;
+RESET ROLE;
+
+-- ---------------------------------------------------------------------------
+-- entries are per role: current_user in a view, without row-level security
+CREATE VIEW my_notes AS SELECT body FROM notes WHERE author = current_user;
+ALTER TABLE notes OWNER TO postgres;
+ALTER TABLE notes DISABLE ROW LEVEL SECURITY;
+GRANT SELECT ON my_notes TO regress_ca_alice, regress_ca_bob;
+SET ROLE regress_ca_alice;
+SELECT cache_aside_query('mine', 'SELECT * FROM my_notes', 600);
+RESET ROLE;
+SET ROLE regress_ca_bob;
+SELECT cache_aside_query('mine', 'SELECT * FROM my_notes', 600);
+RESET ROLE;
+SET ROLE regress_ca_alice;
+SELECT cache_aside_query('mine', 'SELECT * FROM my_notes', 600);
+RESET ROLE;
+
+-- ---------------------------------------------------------------------------
+-- the same key with another search_path, SQL text, parameter or setting is
+-- another computation: never another one's result
+CREATE SCHEMA east;
+CREATE SCHEMA west;
+CREATE TABLE east.place (name text);
+CREATE TABLE west.place (name text);
+INSERT INTO east.place VALUES ('east');
+INSERT INTO west.place VALUES ('west');
+SET search_path = east, public;
+SELECT cache_aside_query('place', 'SELECT name FROM place', 600);
+SET search_path = west, public;
+SELECT cache_aside_query('place', 'SELECT name FROM place', 600);
+SET search_path = east, public;
+SELECT cache_aside_query('place', 'SELECT name FROM place', 600);
+RESET search_path;
+SELECT cache_aside_query('same', 'SELECT 1 AS n', 600);
+SELECT cache_aside_query('same', 'SELECT 2 AS n', 600);
+SELECT cache_aside_query('same', 'SELECT $1 AS n', 600, 3);
+SELECT cache_aside_query('same', 'SELECT $1 AS n', 600, 4);
+SELECT cache_aside_query('same', 'SELECT $1 AS n', 600, '4'::text);
+SELECT cache_aside_query('same', 'SELECT ''2026-01-01 12:00+00''::timestamptz AS t', 600);
+SET TimeZone = 'Asia/Tokyo';
+SELECT cache_aside_query('same', 'SELECT ''2026-01-01 12:00+00''::timestamptz AS t', 600);
+RESET TimeZone;
+
+-- ---------------------------------------------------------------------------
+-- default grants: none to PUBLIC; a role may be allowed to invalidate only
+SET ROLE regress_ca_invalidator;
+SELECT cache_aside_query('x', 'SELECT 1', 60);
+\echo :LAST_ERROR_SQLSTATE
+SELECT cache_invalidate('secret');
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION cache_invalidate(text) TO regress_ca_invalidator;
+SET ROLE regress_ca_invalidator;
+SELECT cache_invalidate('secret');
+SELECT cache_get_ttl('cols');
+\echo :LAST_ERROR_SQLSTATE
+SELECT * FROM cache_dependencies('cols');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cache_aside_query('cols', 'SELECT id FROM secret ORDER BY id', 600);
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+-- every function is SECURITY INVOKER
+SELECT p.proname, p.prosecdef
+  FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
+ WHERE d.refclassid = 'pg_extension'::regclass AND d.classid = 'pg_proc'::regclass
+   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'cacheaside')
+ ORDER BY 1, 2;
+-- nothing of the extension is granted to PUBLIC
+SELECT p.proname, has_function_privilege('public', p.oid, 'EXECUTE') AS public
+  FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
+ WHERE d.refclassid = 'pg_extension'::regclass AND d.classid = 'pg_proc'::regclass
+   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'cacheaside')
+ ORDER BY 1, 2;
+
+-- ---------------------------------------------------------------------------
+-- connection settings: superusers only, also through ALTER ROLE/DATABASE
+CREATE ROLE regress_ca_dbowner CREATEDB;
+SET ROLE regress_ca_dbowner;
+ALTER ROLE regress_ca_dbowner SET cacheaside.host = 'evil.example.com';
+\echo :LAST_ERROR_SQLSTATE
+ALTER ROLE regress_ca_dbowner SET cacheaside.password_file = '/tmp/x';
+\echo :LAST_ERROR_SQLSTATE
+ALTER ROLE regress_ca_dbowner SET cacheaside.key_prefix = 'other:';
+\echo :LAST_ERROR_SQLSTATE
+ALTER ROLE regress_ca_dbowner SET cacheaside.max_value_bytes = '100MB';
+\echo :LAST_ERROR_SQLSTATE
+-- what anyone may tune, they may also set for themselves
+ALTER ROLE regress_ca_dbowner SET cacheaside.command_timeout = 100;
+ALTER ROLE regress_ca_dbowner RESET ALL;
+RESET ROLE;
+ALTER DATABASE regression OWNER TO regress_ca_dbowner;
+SET ROLE regress_ca_dbowner;
+ALTER DATABASE regression SET cacheaside.port = 1;
+\echo :LAST_ERROR_SQLSTATE
+ALTER DATABASE regression SET cacheaside.database = 2;
+\echo :LAST_ERROR_SQLSTATE
+-- and cannot read them
+SELECT name FROM pg_settings WHERE name IN
+	('cacheaside.host', 'cacheaside.port', 'cacheaside.password_file',
+	 'cacheaside.database', 'cacheaside.key_prefix',
+	 'cacheaside.max_value_bytes') ORDER BY name;
+RESET ROLE;
+ALTER DATABASE regression OWNER TO postgres;
+
+-- ---------------------------------------------------------------------------
+DROP VIEW my_notes, secret_view;
+DROP TABLE notes, vault.gold, east.place, west.place;
+DROP SCHEMA vault, east, west;
+DROP FUNCTION bump();
+DROP OWNED BY regress_ca_owner, regress_ca_reader, regress_ca_columns,
+	regress_ca_viewer, regress_ca_alice, regress_ca_bob,
+	regress_ca_invalidator, regress_ca_view_owner, regress_ca_dbowner;
+DROP ROLE regress_ca_owner, regress_ca_reader, regress_ca_columns,
+	regress_ca_viewer, regress_ca_alice, regress_ca_bob,
+	regress_ca_invalidator, regress_ca_view_owner, regress_ca_dbowner;
+SELECT test_redis('FLUSHDB');

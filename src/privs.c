@@ -1,0 +1,325 @@
+/*-------------------------------------------------------------------------
+ *
+ * privs.c
+ *	  Privilege checks recorded while a query is cached, repeated on hits.
+ *
+ * A hit returns rows without running the query, so it would skip every
+ * privilege check PostgreSQL makes when the query runs.  While a fill runs
+ * (track.c), the checks the query passes are recorded, with the role each
+ * was made for, and stored in the entry (entry.c); a hit makes them again,
+ * against the catalogs as they are now, and raises the error the query
+ * would have raised (SQLSTATE 42501).  What is recorded:
+ *
+ *	- relations: every range-table entry the executor checks, with its
+ *	  required privileges, the columns read and the role checked
+ *	  (checkAsUser, the view owner, or the current user), from the executor
+ *	  start hook, so views, security_invoker views and the queries of
+ *	  functions (as their definer or invoker) are covered;
+ *	- functions: EXECUTE, as the executor checks it (object access hook,
+ *	  OAT_FUNCTION_EXECUTE), and every function the planner sees, which
+ *	  covers SQL functions it inlines without an executor check;
+ *	- schemas named explicitly in the SQL (schema.table): USAGE, checked
+ *	  at parse time (object access hook, OAT_NAMESPACE_SEARCH).  Schemas
+ *	  reached through search_path need no record: the fingerprint holds the
+ *	  resolved path, which leaves out schemas the role may not use.
+ *
+ * A check that does not pass for the current role when it is seen was made
+ * for another role (aggregate support functions are checked as the
+ * aggregate's owner) and is not recorded.
+ *
+ * Row-level security: a result is neither stored nor served when
+ * row-level security applies to any relation read, for the role it is
+ * checked as (check_enable_rls): policies can depend on anything, settings
+ * included.  Roles that bypass it (owners, BYPASSRLS, superusers) cache as
+ * usual, each role separately since the fingerprint holds the role.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_proc.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/planner.h"
+#include "utils/acl.h"
+#include "utils/lsyscache.h"
+#include "utils/rls.h"
+#include "utils/syscache.h"
+
+#include "entry.h"
+#include "privs.h"
+#include "track.h"
+
+static object_access_hook_type prev_object_access_hook = NULL;
+static planner_hook_type prev_planner_hook = NULL;
+
+/*
+ * Append the check rec[0..len) to checks unless an identical one is there.
+ * Returns false when checks would grow past what an entry may carry.
+ */
+bool
+privs_append_unique(StringInfo checks, const char *rec, int len)
+{
+	const char *end = checks->data + checks->len;
+
+	for (const char *p = checks->data; p < end;)
+	{
+		EntryCheck	check;
+		const char *next = entry_check_next(p, end, &check);
+
+		Assert(next != NULL);
+		if (next - p == len && memcmp(p, rec, len) == 0)
+			return true;
+		p = next;
+	}
+	if ((size_t) checks->len + len > ENTRY_MAX_CHECK_BYTES)
+		return false;
+	appendBinaryStringInfo(checks, rec, len);
+	return true;
+}
+
+/* Record a function or schema check for the current role, if it passes */
+static void
+record_object(uint32 kind, Oid object)
+{
+	Oid			role = GetUserId();
+	AclResult	aclresult;
+	char		rec[24];
+	StringInfoData buf;
+
+	if (kind == ENTRY_CHECK_FUNCTION)
+		aclresult = pg_proc_aclcheck(object, role, ACL_EXECUTE);
+	else
+		aclresult = pg_namespace_aclcheck(object, role, ACL_USAGE);
+	if (aclresult != ACLCHECK_OK)
+		return;					/* checked for another role */
+
+	/* a fixed-size check: encode it on the stack */
+	buf.data = rec;
+	buf.len = 0;
+	buf.maxlen = sizeof(rec);
+	buf.cursor = 0;
+	entry_encode_check(&buf, kind, role, object, 0, NULL, 0);
+	Assert(buf.len == 20);
+	track_fill_add_check(rec, buf.len);
+}
+
+/*
+ * Record the privilege checks the executor makes on a plan's range table
+ * (as ExecCheckRTPerms does them).
+ */
+void
+privs_record_rtable(List *rtable)
+{
+	ListCell   *lc;
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	foreach(lc, rtable)
+	{
+		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+		uint32	   *columns;
+		uint32		ncolumns = 0;
+		int			col = -1;
+
+		if (rte->rtekind != RTE_RELATION || rte->requiredPerms == 0)
+			continue;
+
+		columns = palloc(sizeof(uint32) * Max(bms_num_members(rte->selectedCols), 1));
+		while ((col = bms_next_member(rte->selectedCols, col)) >= 0)
+			columns[ncolumns++] = (uint32) col;
+
+		resetStringInfo(&buf);
+		entry_encode_check(&buf, ENTRY_CHECK_RELATION,
+						   OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId(),
+						   rte->relid, (uint32) rte->requiredPerms,
+						   columns, ncolumns);
+		track_fill_add_check(buf.data, buf.len);
+		pfree(columns);
+	}
+	pfree(buf.data);
+}
+
+/*
+ * Every function a query about to be planned calls: the planner inlines
+ * simple SQL functions, after checking EXECUTE itself, and the executor
+ * then makes no check of its own.
+ */
+static bool
+record_functions_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, FuncExpr))
+		record_object(ENTRY_CHECK_FUNCTION, ((FuncExpr *) node)->funcid);
+	else if (IsA(node, OpExpr) || IsA(node, DistinctExpr) ||
+			 IsA(node, NullIfExpr))
+	{
+		OpExpr	   *op = (OpExpr *) node;
+
+		record_object(ENTRY_CHECK_FUNCTION,
+					  OidIsValid(op->opfuncid) ? op->opfuncid : get_opcode(op->opno));
+	}
+	else if (IsA(node, ScalarArrayOpExpr))
+	{
+		ScalarArrayOpExpr *op = (ScalarArrayOpExpr *) node;
+
+		record_object(ENTRY_CHECK_FUNCTION,
+					  OidIsValid(op->opfuncid) ? op->opfuncid : get_opcode(op->opno));
+	}
+	else if (IsA(node, Aggref))
+		record_object(ENTRY_CHECK_FUNCTION, ((Aggref *) node)->aggfnoid);
+	else if (IsA(node, WindowFunc))
+		record_object(ENTRY_CHECK_FUNCTION, ((WindowFunc *) node)->winfnoid);
+	else if (IsA(node, Query))
+		return query_tree_walker((Query *) node, record_functions_walker,
+								 context, 0);
+	return expression_tree_walker(node, record_functions_walker, context);
+}
+
+static PlannedStmt *
+privs_planner(Query *parse, const char *query_string, int cursorOptions,
+			  ParamListInfo boundParams)
+{
+	if (track_fill_active())
+		(void) query_tree_walker(parse, record_functions_walker, NULL, 0);
+
+	if (prev_planner_hook)
+		return prev_planner_hook(parse, query_string, cursorOptions,
+								 boundParams);
+	return standard_planner(parse, query_string, cursorOptions, boundParams);
+}
+
+/*
+ * The executor's EXECUTE checks, and the parser's USAGE checks on schemas
+ * named explicitly.
+ */
+static void
+privs_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+					int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+
+	if (!track_fill_active())
+		return;
+	if (access == OAT_FUNCTION_EXECUTE)
+		record_object(ENTRY_CHECK_FUNCTION, objectId);
+	else if (access == OAT_NAMESPACE_SEARCH &&
+			 ((ObjectAccessNamespaceSearch *) arg)->ereport_on_violation &&
+			 !isAnyTempNamespace(objectId))
+		record_object(ENTRY_CHECK_SCHEMA, objectId);
+}
+
+/*
+ * Make the recorded checks again, in the order a run of the query would:
+ * schemas (parse), relations (executor start), functions (executor
+ * initialisation).  With raise, a failed check raises the error the query
+ * would have raised; without, it returns PRIVS_DENIED.
+ */
+PrivsVerdict
+privs_check(const char *checks, size_t len, bool raise)
+{
+	const char *end;
+	bool		row_security = false;
+
+	static const uint32 passes[] = {
+		ENTRY_CHECK_SCHEMA, ENTRY_CHECK_RELATION, ENTRY_CHECK_FUNCTION
+	};
+
+	if (len == 0)
+		return PRIVS_OK;
+	end = checks + len;
+
+	for (size_t i = 0; i < lengthof(passes); i++)
+	{
+		uint32		pass = passes[i];
+
+		for (const char *p = checks; p < end;)
+		{
+			EntryCheck	check;
+			AclResult	aclresult;
+
+			p = entry_check_next(p, end, &check);
+			Assert(p != NULL);
+			if (check.kind != pass)
+				continue;
+
+			switch (check.kind)
+			{
+				case ENTRY_CHECK_SCHEMA:
+					if (!SearchSysCacheExists1(NAMESPACEOID,
+											   ObjectIdGetDatum(check.object)))
+						return PRIVS_GONE;
+					aclresult = pg_namespace_aclcheck(check.object, check.role,
+													  ACL_USAGE);
+					if (aclresult != ACLCHECK_OK)
+					{
+						if (!raise)
+							return PRIVS_DENIED;
+						aclcheck_error(aclresult, OBJECT_SCHEMA,
+									   get_namespace_name(check.object));
+					}
+					break;
+
+				case ENTRY_CHECK_RELATION:
+					{
+						RangeTblEntry *rte;
+
+						if (!SearchSysCacheExists1(RELOID,
+												   ObjectIdGetDatum(check.object)))
+							return PRIVS_GONE;
+						rte = makeNode(RangeTblEntry);
+						rte->rtekind = RTE_RELATION;
+						rte->relid = check.object;
+						rte->relkind = get_rel_relkind(check.object);
+						rte->requiredPerms = (AclMode) check.privileges;
+						rte->checkAsUser = check.role;
+						for (uint32 c = 0; c < check.ncolumns; c++)
+							rte->selectedCols =
+								bms_add_member(rte->selectedCols,
+											   (int) entry_check_column(&check, c));
+						if (!ExecCheckRTPerms(list_make1(rte), raise))
+							return PRIVS_DENIED;
+						if (check_enable_rls(check.object, check.role, true) ==
+							RLS_ENABLED)
+							row_security = true;
+						break;
+					}
+
+				case ENTRY_CHECK_FUNCTION:
+					if (!SearchSysCacheExists1(PROCOID,
+											   ObjectIdGetDatum(check.object)))
+						return PRIVS_GONE;
+					aclresult = pg_proc_aclcheck(check.object, check.role,
+												 ACL_EXECUTE);
+					if (aclresult != ACLCHECK_OK)
+					{
+						if (!raise)
+							return PRIVS_DENIED;
+						aclcheck_error(aclresult,
+									   get_func_prokind(check.object) == PROKIND_AGGREGATE ?
+									   OBJECT_AGGREGATE : OBJECT_FUNCTION,
+									   get_func_name(check.object));
+					}
+					break;
+			}
+		}
+	}
+	return row_security ? PRIVS_ROW_SECURITY : PRIVS_OK;
+}
+
+/*
+ * Called from _PG_init, in every backend that loads the library.
+ */
+void
+privs_init(void)
+{
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = privs_object_access;
+	prev_planner_hook = planner_hook;
+	planner_hook = privs_planner;
+}

@@ -44,10 +44,10 @@ COMMENT ON FUNCTION cache_set_ttl(text, integer) IS
 'give the cache entry under key a new time to live; false when there is no such entry';
 
 /*
- * A cache hit returns rows without running the query, so it skips the
- * privilege checks the query would have met.  Until entries are checked
- * against the caller's privileges, only roles an administrator chose may
- * call these functions: GRANT EXECUTE to the application's roles.
+ * Every function reaches a Redis shared by the whole database: storing
+ * entries, removing any of them, keeping them alive.  Only roles an
+ * administrator chose may call them: GRANT EXECUTE to the application's
+ * roles (README, "Security").
  */
 REVOKE EXECUTE ON FUNCTION cache_aside_query(text, text, integer) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION cache_aside_query(text, text, integer, "any") FROM PUBLIC;

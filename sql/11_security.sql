@@ -2,8 +2,9 @@
 -- Security of a shared cache: no row reaches a role that the database would
 -- refuse.  A hit makes again the privilege checks running the query would
 -- make (tables, columns, views as their owner, functions, schemas named in
--- the SQL) and raises the same error; results under row-level security are
--- never cached; entries are per role; settings that reach Redis are for
+-- the SQL); when one fails the query runs and raises its own error, or
+-- returns its rows uncached.  Results under row-level security are never
+-- cached; entries are per role; settings that reach Redis are for
 -- superusers only.
 --
 -- Stale rows show which calls were hits (the table is updated behind the
@@ -150,6 +151,75 @@ SELECT cache_aside_query('definer', 'SELECT * FROM secret_labels() l', 600);
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
 
+-- the definer function turned SECURITY INVOKER: bob's entry is not served
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION secret_labels() TO regress_ca_bob;
+SET ROLE regress_ca_bob;
+SELECT cache_aside_query('definer', 'SELECT * FROM secret_labels() l', 600);
+SELECT cache_aside_query('definer', 'SELECT * FROM secret_labels() l', 600);
+RESET ROLE;
+ALTER FUNCTION secret_labels() SECURITY INVOKER;
+SET ROLE regress_ca_bob;
+SELECT cache_aside_query('definer', 'SELECT * FROM secret_labels() l', 600);
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+
+-- a check recorded that the query no longer makes: the aggregate's support
+-- function is checked as the aggregate's owner, so revoking it from the
+-- caller does not refuse the query; the hit is not served, the query runs
+-- (and its result is stored without that check)
+CREATE FUNCTION my_acc(int, int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 + $2';
+CREATE AGGREGATE my_sum(int) (SFUNC = my_acc, STYPE = int, INITCOND = '0');
+SET ROLE regress_ca_reader;
+SELECT cache_aside_query('agg', 'SELECT my_sum(id) AS s FROM secret', 600);
+RESET ROLE;
+REVOKE EXECUTE ON FUNCTION my_acc(int, int) FROM PUBLIC;
+UPDATE secret SET id = id + 10;
+SET ROLE regress_ca_reader;
+SELECT cache_aside_query('agg', 'SELECT my_sum(id) AS s FROM secret', 600);
+RESET ROLE;
+SELECT test_redis('EXISTS', test_rkey('agg')) AS stored;
+UPDATE secret SET id = id - 10;
+
+-- a column dropped and added again behind an entry (hits checked against
+-- TTL only here): a miss, not an error
+CREATE TABLE wide (a int, b int);
+INSERT INTO wide VALUES (1, 2);
+GRANT SELECT ON wide TO regress_ca_reader;
+SET ROLE regress_ca_reader;
+SELECT cache_aside_query('wide', 'SELECT a FROM wide', 600);
+RESET ROLE;
+ALTER TABLE wide DROP COLUMN a;
+ALTER TABLE wide ADD COLUMN a int;
+SET ROLE regress_ca_reader;
+SELECT cache_aside_query('wide', 'SELECT a FROM wide', 600);
+RESET ROLE;
+
+-- a query that switches roles is not cached: its entry could not repeat
+-- the membership check
+CREATE ROLE regress_ca_team;
+CREATE ROLE regress_ca_carol NOINHERIT;
+GRANT regress_ca_team TO regress_ca_carol;
+GRANT SELECT ON secret TO regress_ca_team;
+GRANT EXECUTE ON FUNCTION cache_aside_query(text, text, integer) TO regress_ca_carol;
+CREATE FUNCTION count_secret() RETURNS bigint LANGUAGE plpgsql AS
+	$$ BEGIN RETURN (SELECT count(*) FROM secret); END $$;
+SET ROLE regress_ca_carol;
+SELECT count_secret();
+SELECT cache_aside_query('switch', 'SELECT set_config(''role'', ''regress_ca_team'', true) AS r, count_secret() AS n', 600);
+RESET ROLE;
+SELECT test_redis('EXISTS', test_rkey('switch')) AS stored;
+
+-- large objects: their privileges are checked inside the functions that
+-- read them, so results reading them are not cached
+SELECT lo_from_bytea(4242421, 'classified') > 0 AS created;
+GRANT SELECT ON LARGE OBJECT 4242421 TO regress_ca_reader;
+SET ROLE regress_ca_reader;
+SELECT cache_aside_query('lo', 'SELECT convert_from(lo_get(4242421), ''UTF8'') AS doc', 600);
+RESET ROLE;
+SELECT test_redis('EXISTS', test_rkey('lo')) AS stored;
+SELECT lo_unlink(4242421);
+
 -- ---------------------------------------------------------------------------
 -- a schema named in the SQL: USAGE is checked as the parser would
 CREATE SCHEMA vault;
@@ -207,6 +277,18 @@ RESET ROLE;
 -- a superuser always bypasses it
 SELECT cache_aside_query('notes', 'SELECT body FROM notes ORDER BY body', 600);
 SELECT cache_aside_query('notes', 'SELECT body FROM notes ORDER BY body', 600);
+-- also when the policy's table is read in a parallel-safe function that
+-- a function runs through a plan allowed to use parallel workers
+CREATE FUNCTION count_notes() RETURNS bigint LANGUAGE plpgsql STABLE PARALLEL SAFE AS
+	$$ BEGIN RETURN (SELECT count(*) FROM notes); END $$;
+CREATE FUNCTION counted_notes() RETURNS SETOF bigint LANGUAGE plpgsql STABLE AS
+	$$ BEGIN RETURN QUERY SELECT count_notes(); END $$;
+SET ROLE regress_ca_alice;
+SET force_parallel_mode = on;
+SELECT cache_aside_query('parallel', 'SELECT counted_notes() AS n', 600);
+RESET force_parallel_mode;
+RESET ROLE;
+SELECT test_redis('EXISTS', test_rkey('parallel')) AS stored;
 -- with row_security off, the role gets the query's own error
 SET ROLE regress_ca_alice;
 SET row_security = off;
@@ -320,13 +402,18 @@ ALTER DATABASE regression OWNER TO postgres;
 
 -- ---------------------------------------------------------------------------
 DROP VIEW my_notes, secret_view;
-DROP TABLE notes, vault.gold, east.place, west.place;
+DROP FUNCTION counted_notes(), count_notes(), count_secret();
+DROP AGGREGATE my_sum(int);
+DROP FUNCTION my_acc(int, int);
+DROP TABLE notes, wide, vault.gold, east.place, west.place;
 DROP SCHEMA vault, east, west;
 DROP FUNCTION bump();
 DROP OWNED BY regress_ca_owner, regress_ca_reader, regress_ca_columns,
 	regress_ca_viewer, regress_ca_alice, regress_ca_bob,
-	regress_ca_invalidator, regress_ca_view_owner, regress_ca_dbowner;
+	regress_ca_invalidator, regress_ca_view_owner, regress_ca_dbowner,
+	regress_ca_team, regress_ca_carol;
 DROP ROLE regress_ca_owner, regress_ca_reader, regress_ca_columns,
 	regress_ca_viewer, regress_ca_alice, regress_ca_bob,
-	regress_ca_invalidator, regress_ca_view_owner, regress_ca_dbowner;
+	regress_ca_invalidator, regress_ca_view_owner, regress_ca_dbowner,
+	regress_ca_team, regress_ca_carol;
 SELECT test_redis('FLUSHDB');

@@ -128,22 +128,13 @@ cache_lookup(StringInfo rkey, const uint8 *fingerprint, bool *usable,
 	return entry_payload_text(entry);
 }
 
-/* Error context of a hit's privilege checks: the same as a run's */
-static void
-hit_error_callback(void *arg)
-{
-	errcontext("SQL statement \"%s\"", (const char *) arg);
-}
-
 /*
- * May this session be served a decoded entry of the query sql?
+ * May this session be served a decoded entry?
  */
 static bool
-cache_servable(StringInfo rkey, const CacheEntry *entry, TrackMode mode,
-			   const char *sql)
+cache_servable(StringInfo rkey, const CacheEntry *entry, TrackMode mode)
 {
-	ErrorContextCallback errcallback;
-	PrivsVerdict privs;
+	const char *why;
 
 	TrackVerdict verdict;
 
@@ -176,30 +167,26 @@ cache_servable(StringInfo rkey, const CacheEntry *entry, TrackMode mode,
 	}
 
 	/*
-	 * The privilege checks running the query would make: a failed one
-	 * raises the query's own error (42501).
+	 * The privilege checks running the query would make.  When one fails,
+	 * the query runs instead: it raises PostgreSQL's own error (42501) if
+	 * it must.
 	 */
-	errcallback.callback = hit_error_callback;
-	errcallback.arg = (void *) sql;
-	errcallback.previous = error_context_stack;
-	error_context_stack = &errcallback;
-	privs = privs_check(entry->checks, entry->checks_len, true);
-	error_context_stack = errcallback.previous;
-
-	switch (privs)
+	switch (privs_check(entry->checks, entry->checks_len))
 	{
 		case PRIVS_OK:
 			return true;
 		case PRIVS_ROW_SECURITY:
-			elog(DEBUG1, "cacheaside: not serving \"%s\": row-level security applies to a relation it read",
-				 rkey->data);
-			return false;
-		case PRIVS_GONE:
+			why = "row-level security applies to a relation it read";
+			break;
 		case PRIVS_DENIED:
+			why = "a privilege check fails";
+			break;
+		case PRIVS_GONE:
+		default:
+			why = "an object it used is gone or changed";
 			break;
 	}
-	elog(DEBUG1, "cacheaside: not serving \"%s\": an object it used is gone",
-		 rkey->data);
+	elog(DEBUG1, "cacheaside: not serving \"%s\": %s", rkey->data, why);
 	return false;
 }
 
@@ -216,11 +203,11 @@ cache_storable(StringInfo rkey, const TrackFill *fill, bool tracked,
 	const char *why = NULL;
 	TrackVerdict verdict;
 
-	if (fill->too_many_checks)
-		why = "it made too many privilege checks";
+	if (fill->unstorable)
+		why = fill->unstorable;
 	else if (fill->checks.data != NULL)
 	{
-		switch (privs_check(fill->checks.data, fill->checks.len, false))
+		switch (privs_check(fill->checks.data, fill->checks.len))
 		{
 			case PRIVS_OK:
 				break;
@@ -228,10 +215,10 @@ cache_storable(StringInfo rkey, const TrackFill *fill, bool tracked,
 				why = "row-level security applies to a relation it read";
 				break;
 			case PRIVS_DENIED:
-				why = "a privilege it used was revoked";
+				why = "a privilege check it passed fails now";
 				break;
 			case PRIVS_GONE:
-				why = "an object it used was dropped";
+				why = "an object it used is gone or changed";
 				break;
 		}
 	}
@@ -346,18 +333,20 @@ cache_store(StringInfo rkey, const uint8 *fingerprint, QueryResult *result,
 }
 
 /*
- * Run the query, recording in fill every relation the executor opens and
- * every relation its plan depends on.
+ * Run the query, recording in fill every relation the executor opens, every
+ * relation its plan depends on and the privilege checks it passes.  No
+ * parallel worker runs meanwhile: the recording does not see their
+ * executors, where functions the query calls could read tables unrecorded
+ * and unchecked.
  */
 static void
 cache_run_recording(const char *sql, const QueryParams *params,
-					bool allow_parallel, QueryResult *result,
-					TrackFill *fill)
+					QueryResult *result, TrackFill *fill)
 {
 	track_fill_begin(fill);
 	PG_TRY();
 	{
-		query_run_json(sql, params, allow_parallel, result);
+		query_run_json(sql, params, false, result);
 		/* and what the plan depends on */
 		track_fill_include(fill, result->relations, result->nrelations);
 	}
@@ -424,9 +413,8 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 	initStringInfo(&rkey);
 	keyspace_entry_key(&rkey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
 
-	sql = text_to_cstring(sqltext);
 	json = cache_lookup(&rkey, fingerprint, &usable, &entry);
-	if (json != NULL && cache_servable(&rkey, &entry, mode, sql))
+	if (json != NULL && cache_servable(&rkey, &entry, mode))
 	{
 		/* a query being cached around this call read these too */
 		track_fill_add(entry.relations, entry.nrelations);
@@ -444,11 +432,8 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 	tracked = track_writes_tracked();
 	if (tracked)
 		as_of = track_as_of();
-	/*
-	 * Parallel workers' executors are not seen by the recording: functions
-	 * the query calls could read tables there unrecorded.
-	 */
-	cache_run_recording(sql, params, !tracked, &result, &fill);
+	sql = text_to_cstring(sqltext);
+	cache_run_recording(sql, params, &result, &fill);
 
 	/* after a failed lookup, do not make the call wait on Redis twice */
 	if (fill.unchecked)

@@ -19,8 +19,12 @@
  *	72		8	as of: the commit sequence number its query saw (track.c)
  *	80		4*N	relation OIDs
  *	80+4N	C	privilege checks the query passed (privs.c), each:
- *				4 kind, 4 role, 4 object, 4 privileges, 4 number of
- *				columns K, 4*K columns
+ *				4 kind, 4 role, 4 object, 4 detail, 4 number of
+ *				columns K, 4*K columns.  Relation: detail is the
+ *				privileges required (SELECT), the columns those read,
+ *				as attribute number - FirstLowInvalidHeapAttributeNumber.
+ *				Function: detail is the xmin of its pg_proc row, K = 0.
+ *				Schema: detail 0, K = 0.
  *	...			zero padding up to H
  *	H		...	the JSON text (the rest of the value)
  *
@@ -37,8 +41,11 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "access/sysattr.h"
 #include "port/pg_bswap.h"
 #include "port/pg_crc32c.h"
+#include "utils/acl.h"
 
 #include "entry.h"
 
@@ -124,8 +131,22 @@ entry_check_next(const char *p, const char *end, EntryCheck *check)
 		return NULL;
 	if (check->ncolumns > (left - 20) / 4)
 		return NULL;
-	if (check->kind != ENTRY_CHECK_RELATION &&
-		(check->ncolumns != 0 || check->privileges != 0))
+	if (check->kind == ENTRY_CHECK_RELATION)
+	{
+		/* cached queries only read */
+		if (check->privileges != ACL_SELECT)
+			return NULL;
+		for (uint32 i = 0; i < check->ncolumns; i++)
+		{
+			uint32		col = read_u32(check->columns + 4 * (size_t) i);
+
+			if (col > (uint32) (MaxHeapAttributeNumber -
+								FirstLowInvalidHeapAttributeNumber))
+				return NULL;
+		}
+	}
+	else if (check->ncolumns != 0 ||
+			 (check->kind == ENTRY_CHECK_SCHEMA && check->privileges != 0))
 		return NULL;
 	return p + 20 + 4 * (size_t) check->ncolumns;
 }

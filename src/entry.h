@@ -30,7 +30,8 @@ typedef struct EntryCheck
 	uint32		kind;
 	Oid			role;			/* whose privileges were checked */
 	Oid			object;
-	uint32		privileges;		/* relation: the AclMode required */
+	uint32		privileges;		/* relation: the AclMode required;
+								 * function: xmin of its pg_proc row */
 	uint32		ncolumns;		/* relation: columns read */
 	const char *columns;		/* ncolumns big-endian uint32: attribute
 								 * number - FirstLowInvalidHeapAttributeNumber */

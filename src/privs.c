@@ -7,8 +7,7 @@
  * privilege check PostgreSQL makes when the query runs.  While a fill runs
  * (track.c), the checks the query passes are recorded, with the role each
  * was made for, and stored in the entry (entry.c); a hit makes them again,
- * against the catalogs as they are now, and raises the error the query
- * would have raised (SQLSTATE 42501).  What is recorded:
+ * against the catalogs as they are now.  What is recorded:
  *
  *	- relations: every range-table entry the executor checks, with its
  *	  required privileges, the columns read and the role checked
@@ -25,7 +24,19 @@
  *
  * A check that does not pass for the current role when it is seen was made
  * for another role (aggregate support functions are checked as the
- * aggregate's owner) and is not recorded.
+ * aggregate's owner) and is not recorded.  A function check also records
+ * the version (xmin) of the function's pg_proc row: a function changed
+ * since (owner, SECURITY DEFINER, body, grants) makes the entry a miss.
+ *
+ * A hit is served only when every check passes.  When one fails, the call
+ * is a miss: the query runs, and raises PostgreSQL's own error if running
+ * it is refused (the same message, SQLSTATE 42501, context); if it is not
+ * (a check recorded that the query no longer makes), its rows are returned
+ * and not stored.  So a hit never refuses what the query would allow.
+ *
+ * Not stored: results of a fill that switched roles (set_config('role')),
+ * which the entry could not repeat, and of queries reading large objects,
+ * whose privileges are checked inside the functions that read them.
  *
  * Row-level security: a result is neither stored nor served when
  * row-level security applies to any relation read, for the role it is
@@ -37,14 +48,18 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "access/sysattr.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
+#include "catalog/pg_attribute.h"
 #include "catalog/pg_proc.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/planner.h"
 #include "utils/acl.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/rls.h"
 #include "utils/syscache.h"
@@ -87,11 +102,30 @@ record_object(uint32 kind, Oid object)
 {
 	Oid			role = GetUserId();
 	AclResult	aclresult;
+	uint32		detail = 0;
 	char		rec[24];
 	StringInfoData buf;
 
 	if (kind == ENTRY_CHECK_FUNCTION)
+	{
+		HeapTuple	tuple;
+
+		switch (object)
+		{
+			case F_LO_GET_OID:
+			case F_LO_GET_OID_INT8_INT4:
+			case F_LO_OPEN:
+			case F_LO_EXPORT:
+				track_fill_unstorable("it reads large objects");
+				break;
+		}
 		aclresult = pg_proc_aclcheck(object, role, ACL_EXECUTE);
+		tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(object));
+		if (!HeapTupleIsValid(tuple))
+			return;
+		detail = HeapTupleHeaderGetRawXmin(tuple->t_data);
+		ReleaseSysCache(tuple);
+	}
 	else
 		aclresult = pg_namespace_aclcheck(object, role, ACL_USAGE);
 	if (aclresult != ACLCHECK_OK)
@@ -102,7 +136,7 @@ record_object(uint32 kind, Oid object)
 	buf.len = 0;
 	buf.maxlen = sizeof(rec);
 	buf.cursor = 0;
-	entry_encode_check(&buf, kind, role, object, 0, NULL, 0);
+	entry_encode_check(&buf, kind, role, object, detail, NULL, 0);
 	Assert(buf.len == 20);
 	track_fill_add_check(rec, buf.len);
 }
@@ -127,6 +161,12 @@ privs_record_rtable(List *rtable)
 
 		if (rte->rtekind != RTE_RELATION || rte->requiredPerms == 0)
 			continue;
+		if (rte->requiredPerms != ACL_SELECT)
+		{
+			/* not a plain read: cached queries do not get here */
+			track_fill_unstorable("it needs more than SELECT on a relation");
+			continue;
+		}
 
 		columns = palloc(sizeof(uint32) * Max(bms_num_members(rte->selectedCols), 1));
 		while ((col = bms_next_member(rte->selectedCols, col)) >= 0)
@@ -215,13 +255,39 @@ privs_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 }
 
 /*
- * Make the recorded checks again, in the order a run of the query would:
- * schemas (parse), relations (executor start), functions (executor
- * initialisation).  With raise, a failed check raises the error the query
- * would have raised; without, it returns PRIVS_DENIED.
+ * Does every recorded column of a relation check still exist?
+ */
+static bool
+columns_exist(const EntryCheck *check)
+{
+	for (uint32 c = 0; c < check->ncolumns; c++)
+	{
+		AttrNumber	attno = (AttrNumber) ((int) entry_check_column(check, c) +
+										  FirstLowInvalidHeapAttributeNumber);
+		HeapTuple	tuple;
+		bool		dropped;
+
+		if (attno <= 0)
+			continue;			/* a system column or the whole row */
+		tuple = SearchSysCache2(ATTNUM, ObjectIdGetDatum(check->object),
+								Int16GetDatum(attno));
+		if (!HeapTupleIsValid(tuple))
+			return false;
+		dropped = ((Form_pg_attribute) GETSTRUCT(tuple))->attisdropped;
+		ReleaseSysCache(tuple);
+		if (dropped)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Make the recorded checks again against the catalogs as they are now.
+ * Raises no error of its own: a failed check is PRIVS_DENIED, and the
+ * caller runs the query, which raises PostgreSQL's error if it must.
  */
 PrivsVerdict
-privs_check(const char *checks, size_t len, bool raise)
+privs_check(const char *checks, size_t len)
 {
 	const char *end;
 	bool		row_security = false;
@@ -241,7 +307,8 @@ privs_check(const char *checks, size_t len, bool raise)
 		for (const char *p = checks; p < end;)
 		{
 			EntryCheck	check;
-			AclResult	aclresult;
+			HeapTuple	tuple;
+			bool		changed;
 
 			p = entry_check_next(p, end, &check);
 			Assert(p != NULL);
@@ -254,15 +321,9 @@ privs_check(const char *checks, size_t len, bool raise)
 					if (!SearchSysCacheExists1(NAMESPACEOID,
 											   ObjectIdGetDatum(check.object)))
 						return PRIVS_GONE;
-					aclresult = pg_namespace_aclcheck(check.object, check.role,
-													  ACL_USAGE);
-					if (aclresult != ACLCHECK_OK)
-					{
-						if (!raise)
-							return PRIVS_DENIED;
-						aclcheck_error(aclresult, OBJECT_SCHEMA,
-									   get_namespace_name(check.object));
-					}
+					if (pg_namespace_aclcheck(check.object, check.role,
+											  ACL_USAGE) != ACLCHECK_OK)
+						return PRIVS_DENIED;
 					break;
 
 				case ENTRY_CHECK_RELATION:
@@ -270,7 +331,8 @@ privs_check(const char *checks, size_t len, bool raise)
 						RangeTblEntry *rte;
 
 						if (!SearchSysCacheExists1(RELOID,
-												   ObjectIdGetDatum(check.object)))
+												   ObjectIdGetDatum(check.object)) ||
+							!columns_exist(&check))
 							return PRIVS_GONE;
 						rte = makeNode(RangeTblEntry);
 						rte->rtekind = RTE_RELATION;
@@ -282,7 +344,7 @@ privs_check(const char *checks, size_t len, bool raise)
 							rte->selectedCols =
 								bms_add_member(rte->selectedCols,
 											   (int) entry_check_column(&check, c));
-						if (!ExecCheckRTPerms(list_make1(rte), raise))
+						if (!ExecCheckRTPerms(list_make1(rte), false))
 							return PRIVS_DENIED;
 						if (check_enable_rls(check.object, check.role, true) ==
 							RLS_ENABLED)
@@ -291,20 +353,19 @@ privs_check(const char *checks, size_t len, bool raise)
 					}
 
 				case ENTRY_CHECK_FUNCTION:
-					if (!SearchSysCacheExists1(PROCOID,
-											   ObjectIdGetDatum(check.object)))
+					/* gone, or changed since: owner, security, body, grants */
+					tuple = SearchSysCache1(PROCOID,
+											ObjectIdGetDatum(check.object));
+					if (!HeapTupleIsValid(tuple))
 						return PRIVS_GONE;
-					aclresult = pg_proc_aclcheck(check.object, check.role,
-												 ACL_EXECUTE);
-					if (aclresult != ACLCHECK_OK)
-					{
-						if (!raise)
-							return PRIVS_DENIED;
-						aclcheck_error(aclresult,
-									   get_func_prokind(check.object) == PROKIND_AGGREGATE ?
-									   OBJECT_AGGREGATE : OBJECT_FUNCTION,
-									   get_func_name(check.object));
-					}
+					changed = HeapTupleHeaderGetRawXmin(tuple->t_data) !=
+						(TransactionId) check.privileges;
+					ReleaseSysCache(tuple);
+					if (changed)
+						return PRIVS_GONE;
+					if (pg_proc_aclcheck(check.object, check.role,
+										 ACL_EXECUTE) != ACLCHECK_OK)
+						return PRIVS_DENIED;
 					break;
 			}
 		}

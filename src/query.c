@@ -281,8 +281,10 @@ json_destroy(DestReceiver *self)
  * Run sql with params and render its rows as a JSON array into result,
  * allocated in the current memory context.  Errors of the query (syntax,
  * missing relations, permissions) are PostgreSQL's own.  allow_parallel
- * lets the planner use parallel workers (whose executors the caller's
- * hooks do not see).
+ * lets the query use parallel workers, whose executors the caller's hooks
+ * do not see; without it, no worker is started while the query runs, also
+ * for the queries of functions it calls and for plans they cached before
+ * (a Gather without workers runs its plan in this process).
  */
 void
 query_run_json(const char *sql, const QueryParams *params,
@@ -360,6 +362,15 @@ query_run_json(const char *sql, const QueryParams *params,
 	(void) set_config_option("transaction_read_only", "on",
 							 PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+	if (!allow_parallel)
+	{
+		(void) set_config_option("max_parallel_workers_per_gather", "0",
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		(void) set_config_option("max_parallel_workers", "0",
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
 
 	rc = SPI_execute_plan_extended(plan, &options);
 	if (rc < 0)

@@ -989,21 +989,41 @@ track_fill_add(const Oid *relids, int nrelids)
 }
 
 /*
- * Add one encoded privilege check (privs.c) to every fill in progress.
+ * Add one encoded privilege check (privs.c), made for the current role, to
+ * every fill in progress.
  */
 void
 track_fill_add_check(const char *rec, int len)
 {
 	for (TrackFill *fill = current_fill; fill != NULL; fill = fill->parent)
 	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(fill->cxt);
+		MemoryContext oldcxt;
 
+		/*
+		 * Another role than the fill's, outside a SECURITY DEFINER function:
+		 * the query switched roles (set_config('role', ...)), which the
+		 * entry, made for the fill's role, could not repeat.
+		 */
+		if (GetUserId() != fill->role && !InLocalUserIdChange())
+			fill->unstorable = "it changed the current role";
+
+		oldcxt = MemoryContextSwitchTo(fill->cxt);
 		if (fill->checks.data == NULL)
 			initStringInfo(&fill->checks);
 		if (!privs_append_unique(&fill->checks, rec, len))
-			fill->too_many_checks = true;
+			fill->unstorable = "it made too many privilege checks";
 		MemoryContextSwitchTo(oldcxt);
 	}
+}
+
+/*
+ * The result of every fill in progress must not be stored.
+ */
+void
+track_fill_unstorable(const char *why)
+{
+	for (TrackFill *fill = current_fill; fill != NULL; fill = fill->parent)
+		fill->unstorable = why;
 }
 
 /*
@@ -1087,7 +1107,8 @@ track_fill_begin(TrackFill *fill)
 	fill->relids.max = 0;
 	fill->checks.data = NULL;
 	fill->checks.len = 0;
-	fill->too_many_checks = false;
+	fill->role = GetUserId();
+	fill->unstorable = NULL;
 	fill->unchecked = false;
 	current_fill = fill;
 }

@@ -45,7 +45,9 @@ typedef struct TrackFill
 	OidArray	relids;
 	StringInfoData checks;		/* privilege checks passed (privs.c); data
 								 * is NULL until the first */
-	bool		too_many_checks;	/* more than an entry may carry */
+	Oid			role;			/* the current role when it began */
+	const char *unstorable;		/* why its result must not be stored, or
+								 * NULL */
 	bool		unchecked;		/* it used an entry not checked against
 								 * commits: its result must not be stored */
 } TrackFill;
@@ -68,6 +70,7 @@ extern void track_fill_include(TrackFill *fill, const Oid *relids,
 extern void track_fill_add_check(const char *rec, int len);
 extern void track_fill_add_checks(const char *checks, size_t len);
 extern void track_fill_unchecked(void);
+extern void track_fill_unstorable(const char *why);
 extern bool track_fill_active(void);
 
 #endif							/* CACHEASIDE_TRACK_H */

@@ -289,6 +289,20 @@ SELECT cache_aside_query('parallel', 'SELECT counted_notes() AS n', 600);
 RESET force_parallel_mode;
 RESET ROLE;
 SELECT test_redis('EXISTS', test_rkey('parallel')) AS stored;
+-- a query that raises the parallel settings again: a plan that may start
+-- parallel workers makes its result unstorable (without it, it is stored)
+CREATE FUNCTION count_secret_par() RETURNS bigint LANGUAGE plpgsql STABLE PARALLEL SAFE AS
+	$$ BEGIN RETURN (SELECT count(*) FROM secret); END $$;
+CREATE FUNCTION counted_secret() RETURNS SETOF bigint LANGUAGE plpgsql STABLE AS
+	$$ BEGIN RETURN QUERY SELECT count_secret_par(); END $$;
+CREATE FUNCTION counted_secret_too() RETURNS SETOF bigint LANGUAGE plpgsql STABLE AS
+	$$ BEGIN RETURN QUERY SELECT count_secret_par(); END $$;
+SET ROLE regress_ca_reader;
+SELECT cache_aside_query('serial', 'SELECT counted_secret() AS n', 600);
+SELECT cache_aside_query('reparallel', 'SELECT set_config(''max_parallel_workers_per_gather'', ''2'', true) AS a, set_config(''max_parallel_workers'', ''8'', true) AS b, set_config(''force_parallel_mode'', ''on'', true) AS c, counted_secret_too() AS n', 600);
+RESET ROLE;
+SELECT test_redis('EXISTS', test_rkey('serial')) AS stored;
+SELECT test_redis('EXISTS', test_rkey('reparallel')) AS stored;
 -- with row_security off, the role gets the query's own error
 SET ROLE regress_ca_alice;
 SET row_security = off;
@@ -402,7 +416,8 @@ ALTER DATABASE regression OWNER TO postgres;
 
 -- ---------------------------------------------------------------------------
 DROP VIEW my_notes, secret_view;
-DROP FUNCTION counted_notes(), count_notes(), count_secret();
+DROP FUNCTION counted_notes(), count_notes(), count_secret(),
+	counted_secret(), counted_secret_too(), count_secret_par();
 DROP AGGREGATE my_sum(int);
 DROP FUNCTION my_acc(int, int);
 DROP TABLE notes, wide, vault.gold, east.place, west.place;

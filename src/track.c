@@ -1086,6 +1086,14 @@ track_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		}
 		/* and the privilege checks the executor is about to make */
 		privs_record_rtable(queryDesc->plannedstmt->rtable);
+
+		/*
+		 * A fill plans without parallel workers (query_run_json), but a plan
+		 * cached before it, or made after the query raised the settings
+		 * again, may start some: what they run would not be recorded.
+		 */
+		if (queryDesc->plannedstmt->parallelModeNeeded)
+			track_fill_unstorable("it ran a plan that may use parallel workers");
 	}
 
 	if (prev_ExecutorStart)

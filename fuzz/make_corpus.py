@@ -16,8 +16,9 @@ def crc32c(data):
     return crc ^ 0xFFFFFFFF
 
 
-def check(kind, role, obj, privileges=0, columns=()):
-    return struct.pack(">IIIII", kind, role, obj, privileges, len(columns)) + \
+def check(kind, role, obj, privileges=0, version=0, columns=()):
+    return struct.pack(">IIIIII", kind, role, obj, privileges, version,
+                       len(columns)) + \
         b"".join(struct.pack(">I", c) for c in columns)
 
 
@@ -48,8 +49,8 @@ seeds = {
     # schema, checked for role 10
     "privilege-checks": entry(
         b'[{"a":1,"b":2}]', [16384],
-        checks=check(1, 10, 16384, 2, [8, 9]) + check(2, 10, 16390) +
-        check(3, 10, 16383)),
+        checks=check(1, 10, 16384, 2, 750, [8, 9]) +
+        check(2, 10, 16390, 0, 751) + check(3, 10, 16383)),
 }
 os.makedirs(os.path.join(here, "corpus"), exist_ok=True)
 for name, data in seeds.items():

@@ -54,7 +54,8 @@ SET ROLE regress_ca_reader;
 SELECT cache_aside_query('secret', 'SELECT id, label FROM secret ORDER BY id', 600);
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
--- the entry is still there, and served again once the privilege is back
+-- the entry is still there; the GRANT back changes the table's catalog
+-- row, which the entry recorded: a miss, then hits again
 SELECT test_redis('EXISTS', test_rkey('secret')) AS stored;
 GRANT SELECT ON secret TO regress_ca_reader;
 SET ROLE regress_ca_reader;
@@ -113,6 +114,37 @@ SET ROLE regress_ca_viewer;
 SELECT cache_aside_query('view', 'SELECT * FROM secret_view ORDER BY id', 600);
 \echo :LAST_ERROR_SQLSTATE
 RESET ROLE;
+
+-- the view turned security_invoker (hits checked against TTL only here,
+-- so only the recorded version of the view tells it changed)
+GRANT SELECT ON secret_view TO regress_ca_viewer;
+SET ROLE regress_ca_viewer;
+SELECT cache_aside_query('view2', 'SELECT * FROM secret_view ORDER BY id', 600);
+RESET ROLE;
+ALTER VIEW secret_view SET (security_invoker = on);
+SET ROLE regress_ca_viewer;
+SELECT cache_aside_query('view2', 'SELECT * FROM secret_view ORDER BY id', 600);
+\echo :LAST_ERROR_SQLSTATE
+RESET ROLE;
+ALTER VIEW secret_view RESET (security_invoker);
+REVOKE SELECT ON secret_view FROM regress_ca_viewer;
+
+-- cursors opened before the call, which its query could read: not cached
+SET ROLE regress_ca_reader;
+BEGIN;
+DECLARE c CURSOR FOR SELECT id, label FROM secret ORDER BY id;
+SELECT cache_aside_query('cursor', 'SELECT cursor_to_xml(''c''::refcursor, 1, false, false, '''') AS x', 600);
+COMMIT;
+BEGIN;
+DECLARE h CURSOR WITH HOLD FOR SELECT id FROM secret ORDER BY id;
+COMMIT;
+SELECT cache_aside_query('held', 'SELECT 1 AS one', 600);
+CLOSE h;
+SELECT cache_aside_query('closed', 'SELECT 1 AS one', 600);
+RESET ROLE;
+SELECT test_redis('EXISTS', test_rkey('cursor')) AS stored_cursor,
+	test_redis('EXISTS', test_rkey('held')) AS stored_held,
+	test_redis('EXISTS', test_rkey('closed')) AS stored_closed;
 
 -- ---------------------------------------------------------------------------
 -- functions: an inlined SQL function, a PL/pgSQL one, a SECURITY DEFINER one
@@ -211,7 +243,7 @@ RESET ROLE;
 SELECT test_redis('EXISTS', test_rkey('switch')) AS stored;
 
 -- large objects: their privileges are checked inside the functions that
--- read them, so results reading them are not cached
+-- read them, so results of transactions that read them are not cached
 SELECT lo_from_bytea(4242421, 'classified') > 0 AS created;
 GRANT SELECT ON LARGE OBJECT 4242421 TO regress_ca_reader;
 SET ROLE regress_ca_reader;
@@ -295,11 +327,13 @@ CREATE FUNCTION count_secret_par() RETURNS bigint LANGUAGE plpgsql STABLE PARALL
 	$$ BEGIN RETURN (SELECT count(*) FROM secret); END $$;
 CREATE FUNCTION counted_secret() RETURNS SETOF bigint LANGUAGE plpgsql STABLE AS
 	$$ BEGIN RETURN QUERY SELECT count_secret_par(); END $$;
-CREATE FUNCTION counted_secret_too() RETURNS SETOF bigint LANGUAGE plpgsql STABLE AS
+CREATE FUNCTION counted_secret_too() RETURNS SETOF bigint LANGUAGE plpgsql STABLE
+	SET max_parallel_workers_per_gather = 2 SET max_parallel_workers = 8
+	SET force_parallel_mode = on AS
 	$$ BEGIN RETURN QUERY SELECT count_secret_par(); END $$;
 SET ROLE regress_ca_reader;
 SELECT cache_aside_query('serial', 'SELECT counted_secret() AS n', 600);
-SELECT cache_aside_query('reparallel', 'SELECT set_config(''max_parallel_workers_per_gather'', ''2'', true) AS a, set_config(''max_parallel_workers'', ''8'', true) AS b, set_config(''force_parallel_mode'', ''on'', true) AS c, counted_secret_too() AS n', 600);
+SELECT cache_aside_query('reparallel', 'SELECT counted_secret_too() AS n', 600);
 RESET ROLE;
 SELECT test_redis('EXISTS', test_rkey('serial')) AS stored;
 SELECT test_redis('EXISTS', test_rkey('reparallel')) AS stored;

@@ -24,7 +24,11 @@
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_largeobject.h"
+#include "catalog/pg_largeobject_metadata.h"
+#include "storage/lock.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -191,6 +195,31 @@ cache_servable(StringInfo rkey, const CacheEntry *entry, TrackMode mode)
 }
 
 /*
+ * Has this transaction read (or written) large objects?  Their privileges
+ * are checked inside the functions that read them, with nothing to record:
+ * a result that may hold their contents is not stored.  Any access keeps a
+ * lock on pg_largeobject or its metadata until the transaction ends.
+ */
+static bool
+large_objects_read(void)
+{
+	static const Oid catalogs[] = {
+		LargeObjectRelationId, LargeObjectMetadataRelationId
+	};
+
+	for (size_t i = 0; i < lengthof(catalogs); i++)
+	{
+		LOCKTAG		tag;
+
+		SET_LOCKTAG_RELATION(tag, MyDatabaseId, catalogs[i]);
+		for (LOCKMODE mode = AccessShareLock; mode <= AccessExclusiveLock; mode++)
+			if (LockHeldByMe(&tag, mode))
+				return true;
+	}
+	return false;
+}
+
+/*
  * May a result computed from relids be stored?  as_of is the commit
  * sequence number read before the query ran, when writes are tracked.
  */
@@ -205,6 +234,8 @@ cache_storable(StringInfo rkey, const TrackFill *fill, bool tracked,
 
 	if (fill->unstorable)
 		why = fill->unstorable;
+	else if (large_objects_read())
+		why = "this transaction read large objects";
 	else if (fill->checks.data != NULL)
 	{
 		switch (privs_check(fill->checks.data, fill->checks.len))

@@ -19,12 +19,13 @@
  *	72		8	as of: the commit sequence number its query saw (track.c)
  *	80		4*N	relation OIDs
  *	80+4N	C	privilege checks the query passed (privs.c), each:
- *				4 kind, 4 role, 4 object, 4 detail, 4 number of
- *				columns K, 4*K columns.  Relation: detail is the
- *				privileges required (SELECT), the columns those read,
- *				as attribute number - FirstLowInvalidHeapAttributeNumber.
- *				Function: detail is the xmin of its pg_proc row, K = 0.
- *				Schema: detail 0, K = 0.
+ *				4 kind, 4 role, 4 object, 4 privileges, 4 version,
+ *				4 number of columns K, 4*K columns.  Relation: the
+ *				privileges required (SELECT), the xmin of its pg_class
+ *				row, the columns read, as attribute number -
+ *				FirstLowInvalidHeapAttributeNumber.  Function:
+ *				privileges 0, the xmin of its pg_proc row, K = 0.
+ *				Schema: privileges 0, version 0, K = 0.
  *	...			zero padding up to H
  *	H		...	the JSON text (the rest of the value)
  *
@@ -99,12 +100,14 @@ entry_header_size(int nrelations, size_t checks_len)
  */
 void
 entry_encode_check(StringInfo buf, uint32 kind, Oid role, Oid object,
-				   uint32 privileges, const uint32 *columns, uint32 ncolumns)
+				   uint32 privileges, uint32 version,
+				   const uint32 *columns, uint32 ncolumns)
 {
 	append_u32(buf, kind);
 	append_u32(buf, role);
 	append_u32(buf, object);
 	append_u32(buf, privileges);
+	append_u32(buf, version);
 	append_u32(buf, ncolumns);
 	for (uint32 i = 0; i < ncolumns; i++)
 		append_u32(buf, columns[i]);
@@ -119,17 +122,18 @@ entry_check_next(const char *p, const char *end, EntryCheck *check)
 {
 	size_t		left = end - p;
 
-	if (left < 20)
+	if (left < 24)
 		return NULL;
 	check->kind = read_u32(p);
 	check->role = read_u32(p + 4);
 	check->object = read_u32(p + 8);
 	check->privileges = read_u32(p + 12);
-	check->ncolumns = read_u32(p + 16);
-	check->columns = p + 20;
+	check->version = read_u32(p + 16);
+	check->ncolumns = read_u32(p + 20);
+	check->columns = p + 24;
 	if (check->kind < ENTRY_CHECK_RELATION || check->kind > ENTRY_CHECK_SCHEMA)
 		return NULL;
-	if (check->ncolumns > (left - 20) / 4)
+	if (check->ncolumns > (left - 24) / 4)
 		return NULL;
 	if (check->kind == ENTRY_CHECK_RELATION)
 	{
@@ -145,10 +149,10 @@ entry_check_next(const char *p, const char *end, EntryCheck *check)
 				return NULL;
 		}
 	}
-	else if (check->ncolumns != 0 ||
-			 (check->kind == ENTRY_CHECK_SCHEMA && check->privileges != 0))
+	else if (check->ncolumns != 0 || check->privileges != 0 ||
+			 (check->kind == ENTRY_CHECK_SCHEMA && check->version != 0))
 		return NULL;
-	return p + 20 + 4 * (size_t) check->ncolumns;
+	return p + 24 + 4 * (size_t) check->ncolumns;
 }
 
 /* Column i of a decoded relation check */

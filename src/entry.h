@@ -30,8 +30,9 @@ typedef struct EntryCheck
 	uint32		kind;
 	Oid			role;			/* whose privileges were checked */
 	Oid			object;
-	uint32		privileges;		/* relation: the AclMode required;
-								 * function: xmin of its pg_proc row */
+	uint32		privileges;		/* relation: the AclMode required */
+	uint32		version;		/* relation, function: xmin of its pg_class
+								 * or pg_proc row */
 	uint32		ncolumns;		/* relation: columns read */
 	const char *columns;		/* ncolumns big-endian uint32: attribute
 								 * number - FirstLowInvalidHeapAttributeNumber */
@@ -61,7 +62,7 @@ extern void entry_encode_header(StringInfo buf, const CacheEntry *entry);
 extern const char *entry_decode(char *data, size_t len, CacheEntry *entry);
 extern text *entry_payload_text(CacheEntry *entry);
 extern void entry_encode_check(StringInfo buf, uint32 kind, Oid role,
-							   Oid object, uint32 privileges,
+							   Oid object, uint32 privileges, uint32 version,
 							   const uint32 *columns, uint32 ncolumns);
 extern const char *entry_check_next(const char *p, const char *end,
 									EntryCheck *check);

@@ -24,9 +24,11 @@
  *
  * A check that does not pass for the current role when it is seen was made
  * for another role (aggregate support functions are checked as the
- * aggregate's owner) and is not recorded.  A function check also records
- * the version (xmin) of the function's pg_proc row: a function changed
- * since (owner, SECURITY DEFINER, body, grants) makes the entry a miss.
+ * aggregate's owner) and is not recorded.  Relation and function checks
+ * also record the version (xmin) of the object's catalog row: one changed
+ * since (owner, a view's security_invoker, a function's SECURITY DEFINER
+ * or body, grants) makes the entry a miss, also when commits are not
+ * tracked (auto_invalidate off, no preloading, a standby).
  *
  * A hit is served only when every check passes.  When one fails, the call
  * is a miss: the query runs, and raises PostgreSQL's own error if running
@@ -34,9 +36,10 @@
  * (a check recorded that the query no longer makes), its rows are returned
  * and not stored.  So a hit never refuses what the query would allow.
  *
- * Not stored: results of a fill that switched roles (set_config('role')),
- * which the entry could not repeat, and of queries reading large objects,
- * whose privileges are checked inside the functions that read them.
+ * Not stored (track.c, cache_query.c): results of a fill that switched
+ * roles or called set_config (which can switch roles and back unseen),
+ * read a cursor opened before it, or read large objects (whose privileges
+ * are checked inside the functions that read them).
  *
  * Row-level security: a result is neither stored nor served when
  * row-level security applies to any relation read, for the role it is
@@ -102,32 +105,30 @@ record_object(uint32 kind, Oid object)
 {
 	Oid			role = GetUserId();
 	AclResult	aclresult;
-	uint32		detail = 0;
-	char		rec[24];
+	uint32		version = 0;
+	char		rec[28];
 	StringInfoData buf;
 
 	if (kind == ENTRY_CHECK_FUNCTION)
 	{
 		HeapTuple	tuple;
 
-		switch (object)
-		{
-			case F_LO_GET_OID:
-			case F_LO_GET_OID_INT8_INT4:
-			case F_LO_OPEN:
-			case F_LO_EXPORT:
-				track_fill_unstorable("it reads large objects");
-				break;
-		}
-		aclresult = pg_proc_aclcheck(object, role, ACL_EXECUTE);
+		/* it could change the current role, and back, unseen */
+		if (object == F_SET_CONFIG)
+			track_fill_unstorable("it calls set_config");
 		tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(object));
 		if (!HeapTupleIsValid(tuple))
 			return;
-		detail = HeapTupleHeaderGetRawXmin(tuple->t_data);
+		version = HeapTupleHeaderGetRawXmin(tuple->t_data);
 		ReleaseSysCache(tuple);
+		aclresult = pg_proc_aclcheck(object, role, ACL_EXECUTE);
 	}
 	else
+	{
+		if (!SearchSysCacheExists1(NAMESPACEOID, ObjectIdGetDatum(object)))
+			return;
 		aclresult = pg_namespace_aclcheck(object, role, ACL_USAGE);
+	}
 	if (aclresult != ACLCHECK_OK)
 		return;					/* checked for another role */
 
@@ -136,8 +137,8 @@ record_object(uint32 kind, Oid object)
 	buf.len = 0;
 	buf.maxlen = sizeof(rec);
 	buf.cursor = 0;
-	entry_encode_check(&buf, kind, role, object, detail, NULL, 0);
-	Assert(buf.len == 20);
+	entry_encode_check(&buf, kind, role, object, 0, version, NULL, 0);
+	Assert(buf.len == 24);
 	track_fill_add_check(rec, buf.len);
 }
 
@@ -158,6 +159,8 @@ privs_record_rtable(List *rtable)
 		uint32	   *columns;
 		uint32		ncolumns = 0;
 		int			col = -1;
+		HeapTuple	tuple;
+		uint32		version;
 
 		if (rte->rtekind != RTE_RELATION || rte->requiredPerms == 0)
 			continue;
@@ -168,6 +171,13 @@ privs_record_rtable(List *rtable)
 			continue;
 		}
 
+		/* its version: owner, options (security_invoker), grants */
+		tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(rte->relid));
+		if (!HeapTupleIsValid(tuple))
+			continue;
+		version = HeapTupleHeaderGetRawXmin(tuple->t_data);
+		ReleaseSysCache(tuple);
+
 		columns = palloc(sizeof(uint32) * Max(bms_num_members(rte->selectedCols), 1));
 		while ((col = bms_next_member(rte->selectedCols, col)) >= 0)
 			columns[ncolumns++] = (uint32) col;
@@ -175,7 +185,7 @@ privs_record_rtable(List *rtable)
 		resetStringInfo(&buf);
 		entry_encode_check(&buf, ENTRY_CHECK_RELATION,
 						   OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId(),
-						   rte->relid, (uint32) rte->requiredPerms,
+						   rte->relid, (uint32) rte->requiredPerms, version,
 						   columns, ncolumns);
 		track_fill_add_check(buf.data, buf.len);
 		pfree(columns);
@@ -330,9 +340,15 @@ privs_check(const char *checks, size_t len)
 					{
 						RangeTblEntry *rte;
 
-						if (!SearchSysCacheExists1(RELOID,
-												   ObjectIdGetDatum(check.object)) ||
-							!columns_exist(&check))
+						/* gone, or changed: owner, options, grants */
+						tuple = SearchSysCache1(RELOID,
+												ObjectIdGetDatum(check.object));
+						if (!HeapTupleIsValid(tuple))
+							return PRIVS_GONE;
+						changed = HeapTupleHeaderGetRawXmin(tuple->t_data) !=
+							(TransactionId) check.version;
+						ReleaseSysCache(tuple);
+						if (changed || !columns_exist(&check))
 							return PRIVS_GONE;
 						rte = makeNode(RangeTblEntry);
 						rte->rtekind = RTE_RELATION;
@@ -359,7 +375,7 @@ privs_check(const char *checks, size_t len)
 					if (!HeapTupleIsValid(tuple))
 						return PRIVS_GONE;
 					changed = HeapTupleHeaderGetRawXmin(tuple->t_data) !=
-						(TransactionId) check.privileges;
+						(TransactionId) check.version;
 					ReleaseSysCache(tuple);
 					if (changed)
 						return PRIVS_GONE;

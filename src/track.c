@@ -77,6 +77,7 @@
 #include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/lsyscache.h"
+#include "utils/portal.h"
 #include "utils/snapmgr.h"
 
 #include "config.h"
@@ -153,6 +154,8 @@ static uint64 preparing_fxid = 0;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 
 /* The fill running in this backend, innermost first */
 static TrackFill *current_fill = NULL;
@@ -1094,12 +1097,85 @@ track_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		 */
 		if (queryDesc->plannedstmt->parallelModeNeeded)
 			track_fill_unstorable("it ran a plan that may use parallel workers");
+
+		/* the executors started during each fill (see track_ExecutorRun) */
+		for (TrackFill *fill = current_fill; fill != NULL; fill = fill->parent)
+		{
+			MemoryContext oldcxt = MemoryContextSwitchTo(fill->cxt);
+
+			fill->started = lappend(fill->started, queryDesc);
+			MemoryContextSwitchTo(oldcxt);
+		}
 	}
 
 	if (prev_ExecutorStart)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/*
+ * An executor started before a fill and run during it (a cursor opened
+ * before, fetched by the query through cursor_to_xml or a PL/pgSQL FETCH)
+ * reads what the fill did not record.
+ */
+static void
+track_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
+				  uint64 count, bool execute_once)
+{
+	for (TrackFill *fill = current_fill; fill != NULL; fill = fill->parent)
+		if (!list_member_ptr(fill->started, queryDesc))
+			fill->unstorable = "it read a cursor opened before it";
+
+	if (prev_ExecutorRun)
+		prev_ExecutorRun(queryDesc, direction, count, execute_once);
+	else
+		standard_ExecutorRun(queryDesc, direction, count, execute_once);
+}
+
+static void
+track_ExecutorEnd(QueryDesc *queryDesc)
+{
+	for (TrackFill *fill = current_fill; fill != NULL; fill = fill->parent)
+		fill->started = list_delete_ptr(fill->started, queryDesc);
+
+	if (prev_ExecutorEnd)
+		prev_ExecutorEnd(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+}
+
+/*
+ * Is a cursor WITH HOLD open in this session?  Its rows were materialized
+ * when its transaction committed and are fetched without an executor, so
+ * track_ExecutorRun cannot see a fill read them.  (portalmem.c has no way
+ * to walk the portals but pg_cursor(); the plan is prepared once.)
+ */
+static bool
+held_cursor_open(void)
+{
+	static SPIPlanPtr plan = NULL;
+	bool		found;
+	int			rc;
+
+	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
+	if (plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare("SELECT 1 FROM pg_catalog.pg_cursor() c WHERE c.is_holdable",
+									0, NULL);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "SPI_prepare failed: %s",
+				 SPI_result_code_string(SPI_result));
+		plan = p;
+	}
+	rc = SPI_execute_plan(plan, NULL, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	found = SPI_processed > 0;
+	SPI_finish();
+	return found;
 }
 
 /*
@@ -1118,12 +1194,17 @@ track_fill_begin(TrackFill *fill)
 	fill->role = GetUserId();
 	fill->unstorable = NULL;
 	fill->unchecked = false;
+	fill->started = NIL;
+	if (held_cursor_open())
+		fill->unstorable = "a cursor WITH HOLD is open, which it could read";
 	current_fill = fill;
 }
 
 void
 track_fill_end(TrackFill *fill)
 {
+	if (GetUserId() != fill->role)
+		fill->unstorable = "it changed the current role";
 	current_fill = fill->parent;
 }
 
@@ -1296,6 +1377,10 @@ track_init(void)
 {
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = track_ExecutorStart;
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = track_ExecutorRun;
+	prev_ExecutorEnd = ExecutorEnd_hook;
+	ExecutorEnd_hook = track_ExecutorEnd;
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

@@ -9,6 +9,7 @@
 #define CACHEASIDE_TRACK_H
 
 #include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
 
 /* How far writes are tracked in this session */
 typedef enum TrackMode
@@ -46,6 +47,7 @@ typedef struct TrackFill
 	StringInfoData checks;		/* privilege checks passed (privs.c); data
 								 * is NULL until the first */
 	Oid			role;			/* the current role when it began */
+	List	   *started;		/* QueryDescs started during it, not ended */
 	const char *unstorable;		/* why its result must not be stored, or
 								 * NULL */
 	bool		unchecked;		/* it used an entry not checked against

@@ -145,6 +145,25 @@ RESET ROLE;
 SELECT test_redis('EXISTS', test_rkey('cursor')) AS stored_cursor,
 	test_redis('EXISTS', test_rkey('held')) AS stored_held,
 	test_redis('EXISTS', test_rkey('closed')) AS stored_closed;
+-- a cursor over FETCH ALL keeps rows read before the call
+CREATE FUNCTION open_fetch_all() RETURNS refcursor LANGUAGE plpgsql AS
+	$$ DECLARE r refcursor := 'fa'; BEGIN OPEN r FOR EXECUTE 'FETCH ALL FROM c1'; RETURN r; END $$;
+SET ROLE regress_ca_reader;
+BEGIN;
+DECLARE c1 CURSOR FOR SELECT id FROM secret ORDER BY id;
+SELECT open_fetch_all();
+FETCH 1 FROM fa;
+SELECT cache_aside_query('fetched', 'SELECT cursor_to_xml(''fa''::refcursor, 10, false, false, '''') AS x', 600);
+COMMIT;
+RESET ROLE;
+SELECT test_redis('EXISTS', test_rkey('fetched')) AS stored;
+-- the look for cursors WITH HOLD does not need EXECUTE on pg_cursor()
+REVOKE EXECUTE ON FUNCTION pg_cursor() FROM PUBLIC;
+SET ROLE regress_ca_reader;
+SELECT cache_aside_query('no-pg-cursor', 'SELECT 1 AS one', 600);
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION pg_cursor() TO PUBLIC;
+SELECT test_redis('EXISTS', test_rkey('no-pg-cursor')) AS stored;
 
 -- ---------------------------------------------------------------------------
 -- functions: an inlined SQL function, a PL/pgSQL one, a SECURITY DEFINER one
@@ -451,7 +470,8 @@ ALTER DATABASE regression OWNER TO postgres;
 -- ---------------------------------------------------------------------------
 DROP VIEW my_notes, secret_view;
 DROP FUNCTION counted_notes(), count_notes(), count_secret(),
-	counted_secret(), counted_secret_too(), count_secret_par();
+	counted_secret(), counted_secret_too(), count_secret_par(),
+	open_fetch_all();
 DROP AGGREGATE my_sum(int);
 DROP FUNCTION my_acc(int, int);
 DROP TABLE notes, wide, vault.gold, east.place, west.place;

@@ -116,6 +116,9 @@ record_object(uint32 kind, Oid object)
 		/* it could change the current role, and back, unseen */
 		if (object == F_SET_CONFIG)
 			track_fill_unstorable("it calls set_config");
+		/* they read cursors, whose rows may have been stored before */
+		if (object == F_CURSOR_TO_XML || object == F_CURSOR_TO_XMLSCHEMA)
+			track_fill_unstorable("it reads a cursor");
 		tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(object));
 		if (!HeapTupleIsValid(tuple))
 			return;

@@ -56,6 +56,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits_d.h"
 #include "common/hashfn.h"
@@ -1123,9 +1124,11 @@ static void
 track_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
 				  uint64 count, bool execute_once)
 {
-	for (TrackFill *fill = current_fill; fill != NULL; fill = fill->parent)
-		if (!list_member_ptr(fill->started, queryDesc))
-			fill->unstorable = "it read a cursor opened before it";
+	/* a FATAL error leaves current_fill behind: never look at it then */
+	if (!proc_exit_inprogress)
+		for (TrackFill *fill = current_fill; fill != NULL; fill = fill->parent)
+			if (!list_member_ptr(fill->started, queryDesc))
+				fill->unstorable = "it read a cursor opened before it";
 
 	if (prev_ExecutorRun)
 		prev_ExecutorRun(queryDesc, direction, count, execute_once);
@@ -1136,8 +1139,10 @@ track_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
 static void
 track_ExecutorEnd(QueryDesc *queryDesc)
 {
-	for (TrackFill *fill = current_fill; fill != NULL; fill = fill->parent)
-		fill->started = list_delete_ptr(fill->started, queryDesc);
+	/* at exit, after a FATAL error, portals are closed with fills dangling */
+	if (!proc_exit_inprogress)
+		for (TrackFill *fill = current_fill; fill != NULL; fill = fill->parent)
+			fill->started = list_delete_ptr(fill->started, queryDesc);
 
 	if (prev_ExecutorEnd)
 		prev_ExecutorEnd(queryDesc);
@@ -1155,26 +1160,46 @@ static bool
 held_cursor_open(void)
 {
 	static SPIPlanPtr plan = NULL;
-	bool		found;
+	TrackFill  *saved_fill = current_fill;
+	Oid			saved_user;
+	int			saved_sec_context;
+	volatile bool found = false;
 	int			rc;
 
-	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
-	if (plan == NULL)
+	/*
+	 * Not part of what a fill in progress reads, and not subject to the
+	 * caller's privileges (EXECUTE on pg_cursor may have been revoked).
+	 */
+	current_fill = NULL;
+	GetUserIdAndSecContext(&saved_user, &saved_sec_context);
+	SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID,
+						   saved_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
 	{
-		SPIPlanPtr	p = SPI_prepare("SELECT 1 FROM pg_catalog.pg_cursor() c WHERE c.is_holdable",
-									0, NULL);
+		if ((rc = SPI_connect()) != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
+		if (plan == NULL)
+		{
+			SPIPlanPtr	p = SPI_prepare("SELECT 1 FROM pg_catalog.pg_cursor() c WHERE c.is_holdable",
+										0, NULL);
 
-		if (p == NULL || SPI_keepplan(p) != 0)
-			elog(ERROR, "SPI_prepare failed: %s",
-				 SPI_result_code_string(SPI_result));
-		plan = p;
+			if (p == NULL || SPI_keepplan(p) != 0)
+				elog(ERROR, "SPI_prepare failed: %s",
+					 SPI_result_code_string(SPI_result));
+			plan = p;
+		}
+		rc = SPI_execute_plan(plan, NULL, NULL, true, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+		found = SPI_processed > 0;
+		SPI_finish();
 	}
-	rc = SPI_execute_plan(plan, NULL, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
-	found = SPI_processed > 0;
-	SPI_finish();
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(saved_user, saved_sec_context);
+		current_fill = saved_fill;
+	}
+	PG_END_TRY();
 	return found;
 }
 

@@ -84,22 +84,30 @@ def run_in_thread(conn, statement):
     return t, result
 
 
-def cancel_round(statement, admin):
+def signal_round(statement, admin, function):
+    """Run statement in a new session, wait until it waits, call function
+    (pg_cancel_backend or pg_terminate_backend) on it from admin; returns
+    the time until the client saw the statement end, and its error."""
     conn = connect()
     pid = prepare(conn)
     t, result = run_in_thread(conn, statement)
     wait_until_waiting(admin, pid, statement)
     start = time.perf_counter()
-    admin.cursor().execute("SELECT pg_cancel_backend(%s)", (pid,))
+    admin.cursor().execute(f"SELECT {function}(%s)", (pid,))
     t.join(60)
-    assert result["error"] is not None and \
-        result["error"].pgcode == "57014", result
+    assert result["error"] is not None, result
+    return conn, result["end"] - start, result["error"]
+
+
+def cancel_round(statement, admin):
+    conn, elapsed, error = signal_round(statement, admin, "pg_cancel_backend")
+    assert error.pgcode == "57014", error
     # the session is usable afterwards
     cur = conn.cursor()
     cur.execute("SELECT 42")
     assert cur.fetchone()[0] == 42
     conn.close()
-    return result["end"] - start
+    return elapsed
 
 
 def timeout_round(statement, admin):
@@ -118,16 +126,9 @@ def timeout_round(statement, admin):
 
 
 def terminate_round(statement, admin):
-    conn = connect()
-    pid = prepare(conn)
-    t, result = run_in_thread(conn, statement)
-    wait_until_waiting(admin, pid, statement)
-    start = time.perf_counter()
-    admin.cursor().execute("SELECT pg_terminate_backend(%s)", (pid,))
-    t.join(60)
-    assert result["error"] is not None, result
+    conn, elapsed, _ = signal_round(statement, admin, "pg_terminate_backend")
     conn.close()
-    return result["end"] - start
+    return elapsed
 
 
 def summary(samples):

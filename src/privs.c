@@ -75,6 +75,22 @@ static object_access_hook_type prev_object_access_hook = NULL;
 static planner_hook_type prev_planner_hook = NULL;
 
 /*
+ * The version of an object's catalog row (its xmin): any ALTER, GRANT or
+ * REVOKE writes a new one.  False when the object does not exist.
+ */
+static bool
+catalog_row_version(int cacheid, Oid object, uint32 *version)
+{
+	HeapTuple	tuple = SearchSysCache1(cacheid, ObjectIdGetDatum(object));
+
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	*version = HeapTupleHeaderGetRawXmin(tuple->t_data);
+	ReleaseSysCache(tuple);
+	return true;
+}
+
+/*
  * Append the check rec[0..len) to checks unless an identical one is there.
  * Returns false when checks would grow past what an entry may carry.
  */
@@ -111,19 +127,14 @@ record_object(uint32 kind, Oid object)
 
 	if (kind == ENTRY_CHECK_FUNCTION)
 	{
-		HeapTuple	tuple;
-
 		/* it could change the current role, and back, unseen */
 		if (object == F_SET_CONFIG)
 			track_fill_unstorable("it calls set_config");
 		/* they read cursors, whose rows may have been stored before */
 		if (object == F_CURSOR_TO_XML || object == F_CURSOR_TO_XMLSCHEMA)
 			track_fill_unstorable("it reads a cursor");
-		tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(object));
-		if (!HeapTupleIsValid(tuple))
+		if (!catalog_row_version(PROCOID, object, &version))
 			return;
-		version = HeapTupleHeaderGetRawXmin(tuple->t_data);
-		ReleaseSysCache(tuple);
 		aclresult = pg_proc_aclcheck(object, role, ACL_EXECUTE);
 	}
 	else
@@ -162,7 +173,6 @@ privs_record_rtable(List *rtable)
 		uint32	   *columns;
 		uint32		ncolumns = 0;
 		int			col = -1;
-		HeapTuple	tuple;
 		uint32		version;
 
 		if (rte->rtekind != RTE_RELATION || rte->requiredPerms == 0)
@@ -175,11 +185,8 @@ privs_record_rtable(List *rtable)
 		}
 
 		/* its version: owner, options (security_invoker), grants */
-		tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(rte->relid));
-		if (!HeapTupleIsValid(tuple))
+		if (!catalog_row_version(RELOID, rte->relid, &version))
 			continue;
-		version = HeapTupleHeaderGetRawXmin(tuple->t_data);
-		ReleaseSysCache(tuple);
 
 		columns = palloc(sizeof(uint32) * Max(bms_num_members(rte->selectedCols), 1));
 		while ((col = bms_next_member(rte->selectedCols, col)) >= 0)
@@ -320,8 +327,7 @@ privs_check(const char *checks, size_t len)
 		for (const char *p = checks; p < end;)
 		{
 			EntryCheck	check;
-			HeapTuple	tuple;
-			bool		changed;
+			uint32		version;
 
 			p = entry_check_next(p, end, &check);
 			Assert(p != NULL);
@@ -344,14 +350,8 @@ privs_check(const char *checks, size_t len)
 						RangeTblEntry *rte;
 
 						/* gone, or changed: owner, options, grants */
-						tuple = SearchSysCache1(RELOID,
-												ObjectIdGetDatum(check.object));
-						if (!HeapTupleIsValid(tuple))
-							return PRIVS_GONE;
-						changed = HeapTupleHeaderGetRawXmin(tuple->t_data) !=
-							(TransactionId) check.version;
-						ReleaseSysCache(tuple);
-						if (changed || !columns_exist(&check))
+						if (!catalog_row_version(RELOID, check.object, &version) ||
+							version != check.version || !columns_exist(&check))
 							return PRIVS_GONE;
 						rte = makeNode(RangeTblEntry);
 						rte->rtekind = RTE_RELATION;
@@ -373,14 +373,8 @@ privs_check(const char *checks, size_t len)
 
 				case ENTRY_CHECK_FUNCTION:
 					/* gone, or changed since: owner, security, body, grants */
-					tuple = SearchSysCache1(PROCOID,
-											ObjectIdGetDatum(check.object));
-					if (!HeapTupleIsValid(tuple))
-						return PRIVS_GONE;
-					changed = HeapTupleHeaderGetRawXmin(tuple->t_data) !=
-						(TransactionId) check.version;
-					ReleaseSysCache(tuple);
-					if (changed)
+					if (!catalog_row_version(PROCOID, check.object, &version) ||
+						version != check.version)
 						return PRIVS_GONE;
 					if (pg_proc_aclcheck(check.object, check.role,
 										 ACL_EXECUTE) != ACLCHECK_OK)

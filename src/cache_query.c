@@ -26,9 +26,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_largeobject.h"
 #include "catalog/pg_largeobject_metadata.h"
-#include "storage/lock.h"
 #include "fmgr.h"
-#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -175,21 +173,9 @@ cache_servable(StringInfo rkey, const CacheEntry *entry, TrackMode mode)
 	 * the query runs instead: it raises PostgreSQL's own error (42501) if
 	 * it must.
 	 */
-	switch (privs_check(entry->checks, entry->checks_len))
-	{
-		case PRIVS_OK:
-			return true;
-		case PRIVS_ROW_SECURITY:
-			why = "row-level security applies to a relation it read";
-			break;
-		case PRIVS_DENIED:
-			why = "a privilege check fails";
-			break;
-		case PRIVS_GONE:
-		default:
-			why = "an object it used is gone or changed";
-			break;
-	}
+	why = privs_check(entry->checks, entry->checks_len);
+	if (why == NULL)
+		return true;
 	elog(DEBUG1, "cacheaside: not serving \"%s\": %s", rkey->data, why);
 	return false;
 }
@@ -203,20 +189,9 @@ cache_servable(StringInfo rkey, const CacheEntry *entry, TrackMode mode)
 static bool
 large_objects_read(void)
 {
-	static const Oid catalogs[] = {
-		LargeObjectRelationId, LargeObjectMetadataRelationId
-	};
-
-	for (size_t i = 0; i < lengthof(catalogs); i++)
-	{
-		LOCKTAG		tag;
-
-		SET_LOCKTAG_RELATION(tag, MyDatabaseId, catalogs[i]);
-		for (LOCKMODE mode = AccessShareLock; mode <= AccessExclusiveLock; mode++)
-			if (LockHeldByMe(&tag, mode))
-				return true;
-	}
-	return false;
+	return track_relation_locked_by_me(LargeObjectRelationId, AccessShareLock) ||
+		track_relation_locked_by_me(LargeObjectMetadataRelationId,
+									AccessShareLock);
 }
 
 /*
@@ -237,22 +212,7 @@ cache_storable(StringInfo rkey, const TrackFill *fill, bool tracked,
 	else if (large_objects_read())
 		why = "this transaction read large objects";
 	else if (fill->checks.data != NULL)
-	{
-		switch (privs_check(fill->checks.data, fill->checks.len))
-		{
-			case PRIVS_OK:
-				break;
-			case PRIVS_ROW_SECURITY:
-				why = "row-level security applies to a relation it read";
-				break;
-			case PRIVS_DENIED:
-				why = "a privilege check it passed fails now";
-				break;
-			case PRIVS_GONE:
-				why = "an object it used is gone or changed";
-				break;
-		}
-	}
+		why = privs_check(fill->checks.data, fill->checks.len);
 
 	for (int i = 0; i < nrelids && why == NULL; i++)
 	{

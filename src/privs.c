@@ -301,12 +301,18 @@ columns_exist(const EntryCheck *check)
 	return true;
 }
 
+/* Why privs_check() refuses an entry */
+#define PRIVS_DENIED		"a privilege check fails"
+#define PRIVS_GONE			"an object it used is gone or changed"
+#define PRIVS_ROW_SECURITY	"row-level security applies to a relation it read"
+
 /*
  * Make the recorded checks again against the catalogs as they are now.
- * Raises no error of its own: a failed check is PRIVS_DENIED, and the
- * caller runs the query, which raises PostgreSQL's error if it must.
+ * Returns NULL when they all pass, else why the entry may not be used.
+ * Raises no error of its own: when a check fails, the caller runs the
+ * query, which raises PostgreSQL's error if it must.
  */
-PrivsVerdict
+const char *
 privs_check(const char *checks, size_t len)
 {
 	const char *end;
@@ -317,7 +323,7 @@ privs_check(const char *checks, size_t len)
 	};
 
 	if (len == 0)
-		return PRIVS_OK;
+		return NULL;
 	end = checks + len;
 
 	for (size_t i = 0; i < lengthof(passes); i++)
@@ -383,7 +389,7 @@ privs_check(const char *checks, size_t len)
 			}
 		}
 	}
-	return row_security ? PRIVS_ROW_SECURITY : PRIVS_OK;
+	return row_security ? PRIVS_ROW_SECURITY : NULL;
 }
 
 /*

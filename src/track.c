@@ -1306,6 +1306,22 @@ track_as_of(void)
 }
 
 /*
+ * Does this backend hold a lock of mode weakest or stronger on relid (of
+ * this database)?
+ */
+bool
+track_relation_locked_by_me(Oid relid, LOCKMODE weakest)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+	for (LOCKMODE mode = weakest; mode <= AccessExclusiveLock; mode++)
+		if (LockHeldByMe(&tag, mode))
+			return true;
+	return false;
+}
+
+/*
  * Has this transaction written, or locked for writing, one of relids?
  */
 bool
@@ -1314,14 +1330,8 @@ track_written_by_me(const Oid *relids, int nrelids)
 	if (!TransactionIdIsValid(GetTopTransactionIdIfAny()))
 		return false;
 	for (int i = 0; i < nrelids; i++)
-	{
-		LOCKTAG		tag;
-
-		SET_LOCKTAG_RELATION(tag, MyDatabaseId, relids[i]);
-		for (LOCKMODE mode = RowExclusiveLock; mode <= AccessExclusiveLock; mode++)
-			if (LockHeldByMe(&tag, mode))
-				return true;
-	}
+		if (track_relation_locked_by_me(relids[i], RowExclusiveLock))
+			return true;
 	return false;
 }
 

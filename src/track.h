@@ -10,6 +10,7 @@
 
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
+#include "storage/lockdefs.h"
 
 /* How far writes are tracked in this session */
 typedef enum TrackMode
@@ -63,6 +64,7 @@ extern TrackVerdict track_check(const Oid *relids, int nrelids,
 								uint64 epoch, uint64 as_of);
 extern bool track_relation_changed(Oid relid, uint64 epoch, uint64 as_of);
 extern bool track_written_by_me(const Oid *relids, int nrelids);
+extern bool track_relation_locked_by_me(Oid relid, LOCKMODE weakest);
 
 extern void track_fill_begin(TrackFill *fill);
 extern void track_fill_end(TrackFill *fill);

@@ -20,22 +20,19 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
+use CacheasideNode;
 use RedisServer;
 
 my $redis = RedisServer->new();
 
-my $node = PostgreSQL::Test::Cluster->new('outage');
-$node->init;
 # Stale rows after an UPDATE show here which calls were hits, so hits are
 # not checked against writes (automatic invalidation has its own tests).
-$node->append_conf('postgresql.conf',
+my $node = cacheaside_node('outage',
 	$redis->pg_conf
 	  . "cacheaside.retry_interval = 200\ncacheaside.auto_invalidate = off\n");
-$node->start;
 
 $node->safe_psql(
 	'postgres', q{
-	CREATE EXTENSION cacheaside;
 	CREATE TABLE t (id int, v text);
 	INSERT INTO t SELECT g, 'row ' || g FROM generate_series(1, 5) g;
 });

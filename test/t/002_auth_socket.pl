@@ -13,6 +13,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use CacheasideNode;
 use RedisServer;
 
 my $sockdir = PostgreSQL::Test::Utils::tempdir('redis-sock');
@@ -44,29 +45,19 @@ sub write_password_file
 	return;
 }
 
-my $node = PostgreSQL::Test::Cluster->new('auth');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', qq{
+write_password_file('cacheuser user-secret-42');
+my $node = cacheaside_node(
+	'auth', qq{
 shared_preload_libraries = 'cacheaside'
 cacheaside.host = '$socket'
 cacheaside.password_file = '$pwfile'
 cacheaside.retry_interval = 0
 log_min_messages = debug1
 });
-write_password_file('cacheuser user-secret-42');
-$node->start;
-
-$node->safe_psql(
-	'postgres', q{
-	CREATE EXTENSION cacheaside;
-	CREATE TABLE t (id int, v text);
-	INSERT INTO t VALUES (1, 'one'), (2, 'two');
-});
+my $rows = create_two_rows($node);
 my $dboid = $node->safe_psql('postgres',
 	'SELECT oid FROM pg_database WHERE datname = current_database()');
 my $query = q{SELECT cache_aside_query('k', 'SELECT * FROM t ORDER BY id', 60)::text};
-my $rows = qq{[{"id":1,"v":"one"}, \n {"id":2,"v":"two"}]};
 
 # each psql call is a new session, hence a new connection to Redis
 sub call

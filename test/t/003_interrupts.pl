@@ -20,27 +20,19 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 
+use CacheasideNode;
 use RedisServer;
 
 my $redis = RedisServer->new();
 
-my $node = PostgreSQL::Test::Cluster->new('interrupts');
-$node->init;
 # Stale rows after an UPDATE show which calls were hits, so hits are not
 # checked against writes here (automatic invalidation has its own tests).
-$node->append_conf('postgresql.conf',
+my $node = cacheaside_node('interrupts',
 	$redis->pg_conf
 	  . "cacheaside.retry_interval = 0\ncacheaside.auto_invalidate = off\n");
-$node->start;
-$node->safe_psql(
-	'postgres', q{
-	CREATE EXTENSION cacheaside;
-	CREATE TABLE t (id int, v text);
-	INSERT INTO t VALUES (1, 'one'), (2, 'two');
-});
+my $rows = create_two_rows($node);
 
 my $call = q{SELECT cache_aside_query('k', 'SELECT * FROM t ORDER BY id', 60)::text};
-my $rows = qq{[{"id":1,"v":"one"}, \n {"id":2,"v":"two"}]};
 
 # A session with an open Redis connection, then Redis frozen
 my $s = $node->background_psql('postgres', on_error_stop => 0);

@@ -24,20 +24,19 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time);
 
+use CacheasideNode;
 use RedisServer;
 
 my $redis = RedisServer->new();
 
-my $node = PostgreSQL::Test::Cluster->new('tracked');
-$node->init(allows_streaming => 1);
-$node->append_conf('postgresql.conf',
+my $node = cacheaside_node(
+	'tracked',
 	$redis->pg_conf
 	  . "cacheaside.retry_interval = 0\nrestart_after_crash = on\n"
-	  . "max_prepared_transactions = 5\n");
-$node->start;
+	  . "max_prepared_transactions = 5\n",
+	allows_streaming => 1);
 $node->safe_psql(
 	'postgres', q{
-	CREATE EXTENSION cacheaside;
 	CREATE TABLE t (id int PRIMARY KEY, v text);
 	INSERT INTO t VALUES (1, 'one');
 });

@@ -19,23 +19,14 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use CacheasideNode;
 use RedisServer;
 
 my $redis = RedisServer->new();
 
-my $node = PostgreSQL::Test::Cluster->new('connections');
-$node->init;
-$node->append_conf('postgresql.conf',
+my $node = cacheaside_node('connections',
 	$redis->pg_conf . "cacheaside.retry_interval = 0\n");
-$node->start;
-$node->safe_psql(
-	'postgres', q{
-	CREATE EXTENSION cacheaside;
-	CREATE TABLE t (id int, v text);
-	INSERT INTO t VALUES (1, 'one'), (2, 'two');
-});
-
-my $rows = qq{[{"id":1,"v":"one"}, \n {"id":2,"v":"two"}]};
+my $rows = create_two_rows($node);
 
 # clients of Redis other than redis-cli asking
 sub redis_clients

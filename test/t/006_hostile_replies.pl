@@ -19,6 +19,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use CacheasideNode;
+
 my $fake = dirname(__FILE__) . '/../fake/fake_redis.py';
 my $dir = PostgreSQL::Test::Utils::tempdir('fake');
 my ($port_file, $mode_file) = ("$dir/port", "$dir/mode");
@@ -47,23 +49,15 @@ my $port = <$pf>;
 close($pf);
 note "fake Redis on 127.0.0.1:$port";
 
-my $node = PostgreSQL::Test::Cluster->new('hostile');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', qq{
+my $node = cacheaside_node(
+	'hostile', qq{
 shared_preload_libraries = 'cacheaside'
 cacheaside.host = '127.0.0.1'
 cacheaside.port = $port
 cacheaside.retry_interval = 0
 cacheaside.command_timeout = 500
 });
-$node->start;
-$node->safe_psql(
-	'postgres', q{
-	CREATE EXTENSION cacheaside;
-	CREATE TABLE t (id int, v text);
-	INSERT INTO t VALUES (1, 'one'), (2, 'two');
-});
+my $rows = create_two_rows($node);
 
 # connections the fake server accepted so far
 sub accepts
@@ -74,7 +68,6 @@ sub accepts
 }
 
 my $call = q{SELECT cache_aside_query('k', 'SELECT * FROM t ORDER BY id', 60);};
-my $rows = qq{[{"id":1,"v":"one"}, \n {"id":2,"v":"two"}]};
 
 for my $mode (
 	qw(garbage truncated oversized nested wrong-type close stall huge-array error)

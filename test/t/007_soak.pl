@@ -14,18 +14,15 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use CacheasideNode;
 use RedisServer;
 
 my $redis = RedisServer->new();
 
-my $node = PostgreSQL::Test::Cluster->new('soak');
-$node->init;
-$node->append_conf('postgresql.conf',
+my $node = cacheaside_node('soak',
 	$redis->pg_conf . "cacheaside.retry_interval = 0\n");
-$node->start;
 $node->safe_psql(
 	'postgres', q{
-	CREATE EXTENSION cacheaside;
 	CREATE TABLE t (id int PRIMARY KEY, v text);
 	INSERT INTO t SELECT g, repeat('x', g % 50) FROM generate_series(1, 200) g;
 	CREATE TABLE soak_done (rounds int);

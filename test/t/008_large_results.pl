@@ -12,15 +12,12 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+use CacheasideNode;
 use RedisServer;
 
 my $redis = RedisServer->new();
 
-my $node = PostgreSQL::Test::Cluster->new('large');
-$node->init;
-$node->append_conf('postgresql.conf', $redis->pg_conf);
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION cacheaside');
+my $node = cacheaside_node('large', $redis->pg_conf);
 
 my $big = q{SELECT g AS id, repeat('x', 1000) AS v FROM generate_series(1, 30000) g};
 

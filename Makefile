@@ -15,6 +15,7 @@ OBJS = \
 	src/cacheaside.o \
 	src/config.o \
 	src/redis.o \
+	src/store.o \
 	src/keyspace.o \
 	src/fingerprint.o \
 	src/entry.o \

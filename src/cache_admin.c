@@ -32,10 +32,8 @@
 #include "utils/memutils.h"
 
 #include "cache_admin.h"
-#include "cache_query.h"
 #include "entry.h"
-#include "keyspace.h"
-#include "redis.h"
+#include "store.h"
 #include "track.h"
 
 PG_FUNCTION_INFO_V1(cache_invalidate);
@@ -43,142 +41,13 @@ PG_FUNCTION_INFO_V1(cache_get_ttl);
 PG_FUNCTION_INFO_V1(cache_set_ttl);
 PG_FUNCTION_INFO_V1(cache_dependencies);
 
-/* Keys asked for per SCAN call */
-#define SCAN_COUNT		1000
-
-/* Bound on the bytes of one SCAN (and UNLINK) round trip's replies */
-#define SCAN_REPLY_LIMIT	(256 * 1024 * 1024)
-
-/*
- * Start a request of one command on the entry under the caller's key;
- * nextra more arguments follow.
- */
-static void
-entry_command(RedisRequest *req, const char *command, text *key, int nextra)
-{
-	StringInfoData rkey;
-
-	initStringInfo(&rkey);
-	keyspace_entry_key(&rkey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
-	redis_request_init(req);
-	redis_command(req, 2 + nextra);
-	redis_arg_str(req, command);
-	redis_arg(req, rkey.data, rkey.len);
-	pfree(rkey.data);
-}
-
 /* Patterns with glob characters repeated after commit, per transaction */
 #define MAX_COMMIT_PATTERNS	64
-
-/* Keys removed per UNLINK command after commit */
-#define UNLINK_BATCH		1000
 
 /* Patterns to remove again at commit (in TopTransactionContext) */
 static List *commit_patterns = NIL;
 
 static bool pattern_is_key(const text *pattern);
-
-/*
- * Remove the entries whose keys match the Redis glob pattern.  The pattern
- * is appended to the literal namespace of this database's entries, so it
- * can reach nothing else.  SCAN pages are removed with UNLINK; the UNLINK
- * of one page travels in the same round trip as the SCAN of the next.
- * Returns the number of entries removed (each counted once, even if SCAN
- * returns it twice).
- */
-static int64
-invalidate_matching(const char *pattern, size_t patternlen)
-{
-	StringInfoData match;
-	MemoryContext pagecxt[2];
-	MemoryContext oldcxt;
-	const char *cursor = "0";
-	RedisReply *pending = NULL; /* keys of the last page, to UNLINK */
-	int			npending = 0;
-	int64		removed = 0;
-	bool		done = false;
-
-	initStringInfo(&match);
-	keyspace_entry_pattern(&match, pattern, patternlen);
-
-	/*
-	 * Each round's replies live in one of two contexts, used in turn: the
-	 * keys a round found are sent in the next round, after which the
-	 * context is reset for the round after that.
-	 */
-	pagecxt[0] = AllocSetContextCreate(CurrentMemoryContext,
-									   "cacheaside invalidate page",
-									   ALLOCSET_DEFAULT_SIZES);
-	pagecxt[1] = AllocSetContextCreate(CurrentMemoryContext,
-									   "cacheaside invalidate page",
-									   ALLOCSET_DEFAULT_SIZES);
-
-	for (int round = 0; !done || npending > 0; round++)
-	{
-		RedisRequest req;
-		RedisReply *replies;
-		int			r = 0;
-
-		CHECK_FOR_INTERRUPTS();
-		MemoryContextReset(pagecxt[round % 2]);
-		oldcxt = MemoryContextSwitchTo(pagecxt[round % 2]);
-
-		redis_request_init(&req);
-		if (npending > 0)
-		{
-			redis_command(&req, 1 + npending);
-			redis_arg_str(&req, "UNLINK");
-			for (int i = 0; i < npending; i++)
-				redis_arg(&req, pending[i].str, pending[i].len);
-		}
-		if (!done)
-		{
-			redis_command(&req, 6);
-			redis_arg_str(&req, "SCAN");
-			redis_arg_str(&req, cursor);
-			redis_arg_str(&req, "MATCH");
-			redis_arg(&req, match.data, match.len);
-			redis_arg_str(&req, "COUNT");
-			redis_arg_int(&req, SCAN_COUNT);
-		}
-
-		replies = redis_execute(&req, SCAN_REPLY_LIMIT, REDIS_FAIL_ERROR);
-
-		if (npending > 0)
-		{
-			if (replies[r].kind != REDIS_KIND_INTEGER)
-				redis_unexpected_reply("UNLINK", &replies[r]);
-			removed += replies[r].integer;
-			r++;
-			npending = 0;
-		}
-
-		if (!done)
-		{
-			RedisReply *scan = &replies[r];
-
-			if (scan->kind != REDIS_KIND_ARRAY || scan->nelements != 2 ||
-				scan->elements[0].kind != REDIS_KIND_STRING ||
-				scan->elements[1].kind != REDIS_KIND_ARRAY)
-				redis_unexpected_reply("SCAN", scan);
-			for (int i = 0; i < scan->elements[1].nelements; i++)
-				if (scan->elements[1].elements[i].kind != REDIS_KIND_STRING)
-					redis_unexpected_reply("SCAN", scan);
-
-			cursor = scan->elements[0].str;
-			done = strcmp(cursor, "0") == 0;
-			pending = scan->elements[1].elements;
-			npending = scan->elements[1].nelements;
-		}
-
-		MemoryContextSwitchTo(oldcxt);
-	}
-
-	MemoryContextDelete(pagecxt[0]);
-	MemoryContextDelete(pagecxt[1]);
-	pfree(match.data);
-	return removed;
-}
 
 /*
  * cache_invalidate(pattern text) RETURNS bigint
@@ -189,7 +58,7 @@ cache_invalidate(PG_FUNCTION_ARGS)
 	text	   *pattern = PG_GETARG_TEXT_PP(0);
 	int64		removed;
 
-	removed = invalidate_matching(VARDATA_ANY(pattern),
+	removed = store_remove_matching(VARDATA_ANY(pattern),
 								  VARSIZE_ANY_EXHDR(pattern));
 
 	/*
@@ -258,16 +127,14 @@ cache_dependencies(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	text	   *key = PG_GETARG_TEXT_PP(0);
-	StringInfoData rkey;
+	StoreKey	skey;
 	CacheEntry	entry;
-	bool		usable;
 	bool		checkable;
 
 	InitMaterializedSRF(fcinfo, 0);
 
-	initStringInfo(&rkey);
-	keyspace_entry_key(&rkey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
-	if (!cache_fetch_entry(&rkey, REDIS_FAIL_ERROR, &entry, &usable))
+	store_key_init(&skey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
+	if (store_read(&skey, STORE_FAIL_ERROR, &entry) != STORE_FOUND)
 		PG_RETURN_NULL();		/* no valid entry */
 
 	checkable = (entry.flags & ENTRY_TRACKED) && track_writes_tracked();
@@ -304,53 +171,19 @@ pattern_is_key(const text *pattern)
 }
 
 /*
- * Remove again the keys this transaction named outright, with UNLINK, in
- * one round trip.
+ * Remove again the keys this transaction named outright, together.
  */
 static void
 unlink_keys_again(void)
 {
-	RedisRequest req;
-	RedisReply *replies;
+	List	   *keys = NIL;
 	ListCell   *lc;
-	int			nkeys = 0;
-	int			ncommands = 0;
-	int			batch = 0;
 
 	foreach(lc, commit_patterns)
 		if (pattern_is_key(lfirst(lc)))
-			nkeys++;
-	if (nkeys == 0)
-		return;
-
-	redis_request_init(&req);
-	foreach(lc, commit_patterns)
-	{
-		text	   *pattern = lfirst(lc);
-		StringInfoData rkey;
-
-		if (!pattern_is_key(pattern))
-			continue;
-		if (batch == 0)
-		{
-			redis_command(&req, 1 + Min(nkeys, UNLINK_BATCH));
-			redis_arg_str(&req, "UNLINK");
-			ncommands++;
-		}
-		initStringInfo(&rkey);
-		keyspace_entry_key(&rkey, VARDATA_ANY(pattern),
-						   VARSIZE_ANY_EXHDR(pattern));
-		redis_arg(&req, rkey.data, rkey.len);
-		pfree(rkey.data);
-		nkeys--;
-		if (++batch == UNLINK_BATCH)
-			batch = 0;
-	}
-	replies = redis_execute(&req, 1024 * (size_t) ncommands, REDIS_FAIL_ERROR);
-	redis_request_free(&req);
-	for (int i = 0; i < ncommands; i++)
-		if (replies[i].kind != REDIS_KIND_INTEGER)
-			redis_unexpected_reply("UNLINK", &replies[i]);
+			keys = lappend(keys, lfirst(lc));
+	store_remove_keys(keys);
+	list_free(keys);
 }
 
 /*
@@ -370,7 +203,7 @@ again_or_warn(text *pattern)
 		if (pattern == NULL)
 			unlink_keys_again();
 		else
-			(void) invalidate_matching(VARDATA_ANY(pattern),
+			(void) store_remove_matching(VARDATA_ANY(pattern),
 									   VARSIZE_ANY_EXHDR(pattern));
 	}
 	PG_CATCH();
@@ -454,18 +287,14 @@ cache_admin_init(void)
 Datum
 cache_get_ttl(PG_FUNCTION_ARGS)
 {
-	RedisRequest req;
-	RedisReply *reply;
+	text	   *key = PG_GETARG_TEXT_PP(0);
+	StoreKey	skey;
+	int32		ttl;
 
-	entry_command(&req, "TTL", PG_GETARG_TEXT_PP(0), 0);
-	reply = redis_execute(&req, 1024, REDIS_FAIL_ERROR);
-
-	if (reply->kind != REDIS_KIND_INTEGER)
-		redis_unexpected_reply("TTL", reply);
-	/* -2: no such key; -1: no expiry, which cacheaside never sets */
-	if (reply->integer < 0)
+	store_key_init(&skey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
+	if (!store_get_ttl(&skey, &ttl))
 		PG_RETURN_NULL();
-	PG_RETURN_INT32((int32) Min(reply->integer, PG_INT32_MAX));
+	PG_RETURN_INT32(ttl);
 }
 
 /*
@@ -476,9 +305,9 @@ cache_get_ttl(PG_FUNCTION_ARGS)
 Datum
 cache_set_ttl(PG_FUNCTION_ARGS)
 {
+	text	   *key = PG_GETARG_TEXT_PP(0);
 	int32		ttl = PG_GETARG_INT32(1);
-	RedisRequest req;
-	RedisReply *reply;
+	StoreKey	skey;
 
 	if (ttl <= 0)
 		ereport(ERROR,
@@ -487,11 +316,6 @@ cache_set_ttl(PG_FUNCTION_ARGS)
 				 errdetail("The ttl given was %d.", ttl),
 				 errhint("Use cache_invalidate() to remove an entry.")));
 
-	entry_command(&req, "EXPIRE", PG_GETARG_TEXT_PP(0), 1);
-	redis_arg_int(&req, ttl);
-	reply = redis_execute(&req, 1024, REDIS_FAIL_ERROR);
-
-	if (reply->kind != REDIS_KIND_INTEGER)
-		redis_unexpected_reply("EXPIRE", reply);
-	PG_RETURN_BOOL(reply->integer == 1);
+	store_key_init(&skey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
+	PG_RETURN_BOOL(store_set_ttl(&skey, ttl));
 }

@@ -4,16 +4,15 @@
  *	  cache_aside_query(): the cache-aside logic.
  *
  *	  1. Compute the fingerprint of the call (fingerprint.c).
- *	  2. Read the entry under the caller's key with one GETRANGE, bounded
- *		 by cacheaside.max_value_bytes.
+ *	  2. Read the entry under the caller's key from the entry store
+ *		 (store.c).
  *	  3. A valid entry with the same fingerprint is a hit: its JSON is
  *		 returned as it was stored.
  *	  4. Anything else (no entry, another query's entry, a corrupt,
  *		 truncated or wrong-type value, Redis unavailable) is a miss: the
- *		 query runs (query.c), and its JSON is stored with SET ... EX ttl
- *		 unless the entry would exceed cacheaside.max_value_bytes.
+ *		 query runs (query.c), and its JSON is stored for ttl seconds.
  *
- * Redis trouble never fails the call: redis.c reports it once and the
+ * Redis trouble never fails the call: the store reports it once and the
  * query's own rows are returned.
  *
  *-------------------------------------------------------------------------
@@ -31,110 +30,22 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-#include "cache_query.h"
 #include "config.h"
 #include "entry.h"
 #include "fingerprint.h"
-#include "keyspace.h"
 #include "privs.h"
 #include "query.h"
-#include "redis.h"
+#include "store.h"
 #include "track.h"
 
 PG_FUNCTION_INFO_V1(cache_aside_query);
 PG_FUNCTION_INFO_V1(cache_aside_query_params);
 
-/* Bytes of protocol framing allowed around one bulk reply */
-#define REPLY_FRAMING	64
-
-/*
- * Read the entry stored under rkey with one GETRANGE, bounded by
- * cacheaside.max_value_bytes (one byte more tells "too large").  Returns
- * true with *entry decoded when Redis holds a valid entry; false when it
- * holds none, another program's value (WRONGTYPE), one too large or
- * invalid.  A failure to use Redis follows mode; *usable tells whether
- * Redis could be used at all.  With REDIS_FAIL_ERROR, a refusal or an
- * unexpected reply is an error too.
- */
-bool
-cache_fetch_entry(StringInfo rkey, RedisFailMode mode, CacheEntry *entry,
-				  bool *usable)
-{
-	RedisRequest req;
-	RedisReply *reply;
-	const char *invalid;
-
-	redis_request_init(&req);
-	redis_command(&req, 4);
-	redis_arg_str(&req, "GETRANGE");
-	redis_arg(&req, rkey->data, rkey->len);
-	redis_arg_str(&req, "0");
-	/* at most one byte more than an entry may have: tells "too big" */
-	redis_arg_int(&req, cacheaside_max_value_bytes);
-
-	reply = redis_execute(&req, (size_t) cacheaside_max_value_bytes + 1 +
-						  REPLY_FRAMING, mode);
-	redis_request_free(&req);
-	*usable = (reply != NULL);
-	if (reply == NULL)
-		return false;
-
-	if (reply->kind == REDIS_KIND_ERROR)
-	{
-		/* WRONGTYPE: someone else's value; SET will replace it */
-		if (strncmp(reply->str, "WRONGTYPE", 9) == 0)
-			return false;
-		if (mode == REDIS_FAIL_ERROR)
-			redis_unexpected_reply("GETRANGE", reply);
-		redis_warn_reply_error("GETRANGE", reply);
-		return false;
-	}
-	if (reply->kind != REDIS_KIND_STRING)
-	{
-		if (mode == REDIS_FAIL_ERROR)
-			redis_unexpected_reply("GETRANGE", reply);
-		return false;
-	}
-	if (reply->len == 0)
-		return false;			/* no entry */
-	if (reply->len > (size_t) cacheaside_max_value_bytes)
-	{
-		elog(DEBUG1, "cacheaside: entry \"%s\" is larger than cacheaside.max_value_bytes",
-			 rkey->data);
-		return false;
-	}
-
-	invalid = entry_decode(reply->str, reply->len, entry);
-	if (invalid != NULL)
-	{
-		elog(DEBUG1, "cacheaside: ignoring entry \"%s\": %s",
-			 rkey->data, invalid);
-		return false;
-	}
-	return true;
-}
-
-/*
- * Look the entry up.  Returns the cached JSON if Redis holds a valid entry
- * of this computation (decoded into *entry), NULL otherwise; *usable is
- * set to false when Redis could not be used at all.
- */
-static text *
-cache_lookup(StringInfo rkey, const uint8 *fingerprint, bool *usable,
-			 CacheEntry *entry)
-{
-	if (!cache_fetch_entry(rkey, REDIS_FAIL_OPEN, entry, usable))
-		return NULL;
-	if (memcmp(entry->fingerprint, fingerprint, FINGERPRINT_LEN) != 0)
-		return NULL;			/* made by another query under this key */
-	return entry_payload_text(entry);
-}
-
 /*
  * May this session be served a decoded entry?
  */
 static bool
-cache_servable(StringInfo rkey, const CacheEntry *entry, TrackMode mode)
+cache_servable(const StoreKey *skey, const CacheEntry *entry, TrackMode mode)
 {
 	const char *why;
 
@@ -152,7 +63,7 @@ cache_servable(StringInfo rkey, const CacheEntry *entry, TrackMode mode)
 	{
 		/* a hit would take no predicate locks: run the query instead */
 		elog(DEBUG1, "cacheaside: not serving \"%s\" in a serializable transaction",
-			 rkey->data);
+			 skey->name.data);
 		return false;
 	}
 	else
@@ -161,7 +72,7 @@ cache_servable(StringInfo rkey, const CacheEntry *entry, TrackMode mode)
 
 	if (verdict != TRACK_VALID)
 	{
-		elog(DEBUG1, "cacheaside: not serving \"%s\": %s", rkey->data,
+		elog(DEBUG1, "cacheaside: not serving \"%s\": %s", skey->name.data,
 			 verdict == TRACK_CHANGED ? "what it read has changed" :
 			 verdict == TRACK_WRITTEN ? "this transaction wrote what it read" :
 			 "this transaction's snapshot is older than the entry");
@@ -176,7 +87,7 @@ cache_servable(StringInfo rkey, const CacheEntry *entry, TrackMode mode)
 	why = privs_check(entry->checks, entry->checks_len);
 	if (why == NULL)
 		return true;
-	elog(DEBUG1, "cacheaside: not serving \"%s\": %s", rkey->data, why);
+	elog(DEBUG1, "cacheaside: not serving \"%s\": %s", skey->name.data, why);
 	return false;
 }
 
@@ -199,7 +110,7 @@ large_objects_read(void)
  * sequence number read before the query ran, when writes are tracked.
  */
 static bool
-cache_storable(StringInfo rkey, const TrackFill *fill, bool tracked,
+cache_storable(const StoreKey *skey, const TrackFill *fill, bool tracked,
 			   uint64 as_of)
 {
 	const Oid  *relids = fill->relids.oids;
@@ -263,22 +174,19 @@ cache_storable(StringInfo rkey, const TrackFill *fill, bool tracked,
 	}
 	if (why == NULL)
 		return true;
-	elog(DEBUG1, "cacheaside: not caching \"%s\": %s", rkey->data, why);
+	elog(DEBUG1, "cacheaside: not caching \"%s\": %s", skey->name.data, why);
 	return false;
 }
 
 /*
- * Store the result of a miss, if it fits.
+ * Store the result of a miss.
  */
 static void
-cache_store(StringInfo rkey, const uint8 *fingerprint, QueryResult *result,
-			const TrackFill *fill, bool tracked, uint64 as_of, int ttl)
+cache_store(const StoreKey *skey, const uint8 *fingerprint,
+			QueryResult *result, const TrackFill *fill, bool tracked,
+			uint64 as_of, int ttl)
 {
 	CacheEntry	entry;
-	StringInfoData header;
-	RedisRequest req;
-	RedisReply *reply;
-	size_t		total;
 
 	entry.flags = tracked ? ENTRY_TRACKED : 0;
 	entry.epoch = tracked ? track_epoch() : 0;
@@ -291,36 +199,7 @@ cache_store(StringInfo rkey, const uint8 *fingerprint, QueryResult *result,
 	entry.checks_len = fill->checks.data ? fill->checks.len : 0;
 	entry.payload = VARDATA(result->json);
 	entry.payload_len = VARSIZE(result->json) - VARHDRSZ;
-
-	total = entry_header_size(entry.nrelations, entry.checks_len) +
-		entry.payload_len;
-	if (total > (size_t) cacheaside_max_value_bytes)
-	{
-		elog(DEBUG1, "cacheaside: not caching \"%s\": %zu bytes exceed cacheaside.max_value_bytes",
-			 rkey->data, total);
-		return;
-	}
-
-	initStringInfo(&header);
-	entry_encode_header(&header, &entry);
-
-	redis_request_init(&req);
-	redis_command(&req, 5);
-	redis_arg_str(&req, "SET");
-	redis_arg(&req, rkey->data, rkey->len);
-	redis_arg_begin(&req, header.len + entry.payload_len);
-	redis_arg_part(&req, header.data, header.len);
-	redis_arg_part(&req, entry.payload, entry.payload_len);
-	redis_arg_end(&req);
-	redis_arg_str(&req, "EX");
-	redis_arg_int(&req, ttl);
-
-	reply = redis_execute(&req, 4096, REDIS_FAIL_OPEN);
-	redis_request_free(&req);
-	pfree(header.data);
-
-	if (reply != NULL && reply->kind != REDIS_KIND_STATUS)
-		redis_warn_reply_error("SET", reply);
+	store_write(skey, &entry, ttl);
 }
 
 /*
@@ -359,10 +238,9 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 	char	   *sql;
 	int			ttl;
 	uint8		fingerprint[FINGERPRINT_LEN];
-	StringInfoData rkey;
-	text	   *json;
+	StoreKey	skey;
+	StoreReadResult found;
 	QueryResult result;
-	bool		usable;
 	CacheEntry	entry;
 	TrackMode	mode;
 	TrackFill	fill;
@@ -390,7 +268,7 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 
 	/* Disabled, or Redis known to be down: just run the query */
 	if (!cacheaside_enabled || cacheaside_max_value_bytes == 0 ||
-		redis_backing_off())
+		store_backing_off())
 	{
 		/* inside a query being cached, everything it runs is recorded */
 		query_run_json(text_to_cstring(sqltext), params,
@@ -401,11 +279,12 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 	mode = track_mode();
 	fingerprint_compute(VARDATA_ANY(sqltext), VARSIZE_ANY_EXHDR(sqltext),
 						params, fingerprint);
-	initStringInfo(&rkey);
-	keyspace_entry_key(&rkey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
+	store_key_init(&skey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
 
-	json = cache_lookup(&rkey, fingerprint, &usable, &entry);
-	if (json != NULL && cache_servable(&rkey, &entry, mode))
+	found = store_read(&skey, STORE_FAIL_OPEN, &entry);
+	if (found == STORE_FOUND &&
+		memcmp(entry.fingerprint, fingerprint, FINGERPRINT_LEN) == 0 &&
+		cache_servable(&skey, &entry, mode))
 	{
 		/* a query being cached around this call read these too */
 		track_fill_add(entry.relations, entry.nrelations);
@@ -413,7 +292,7 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 			track_fill_add_checks(entry.checks, entry.checks_len);
 		if (mode != TRACK_ON)
 			track_fill_unchecked();
-		PG_RETURN_TEXT_P(json);
+		PG_RETURN_TEXT_P(entry_payload_text(&entry));
 	}
 
 	/*
@@ -429,9 +308,10 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 	/* after a failed lookup, do not make the call wait on Redis twice */
 	if (fill.unchecked)
 		elog(DEBUG1, "cacheaside: not caching \"%s\": it used an entry not checked against commits",
-			 rkey.data);
-	else if (usable && cache_storable(&rkey, &fill, tracked, as_of))
-		cache_store(&rkey, fingerprint, &result, &fill, tracked, as_of, ttl);
+			 skey.name.data);
+	else if (found != STORE_UNAVAILABLE &&
+			 cache_storable(&skey, &fill, tracked, as_of))
+		cache_store(&skey, fingerprint, &result, &fill, tracked, as_of, ttl);
 	PG_RETURN_TEXT_P(result.json);
 }
 

@@ -1,11 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * redis.c
- *	  The connection to Redis: the only file that includes hiredis.
+ *	  The transport to Redis: the only file that includes hiredis.
  *
  * Each backend opens at most one connection, lazily, the first time a
- * cacheaside function needs Redis; it lives in TopMemoryContext-owned
- * state and is closed at process exit.  All I/O is non-blocking: the
+ * request is sent; its state (RedisConnection) outlives transactions and
+ * the connection is closed at process exit.  All I/O is non-blocking: the
  * socket is waited on together with the process latch, so that
  * connect_timeout, command_timeout, statement_timeout, query cancel and
  * postmaster death all act while Redis is slow or frozen.
@@ -18,11 +18,22 @@
  * reply is converted into palloc'd memory and freed at once, and none is
  * held while we wait, so an error thrown by an interrupt cannot leak one.
  *
- * Failure policy: any failure (cannot connect, AUTH refused, I/O error,
- * timeout, protocol error, oversized reply) drops the connection.  Callers
- * that fail open (cache_aside_query) get NULL back, one WARNING is logged
- * per outage, and Redis is not tried again for cacheaside.retry_interval.
- * Callers that cannot pretend (cache_invalidate) get an ERROR.
+ * Opening a connection is two steps, each bounded by connect_timeout as a
+ * whole: the socket (a non-blocking connect), then the handshake (AUTH
+ * with the credentials of cacheaside.password_file, and SELECT), sent
+ * together in one round trip.
+ *
+ * Any failure (cannot connect, AUTH refused, I/O error, timeout, protocol
+ * error, oversized reply) drops the connection, and redis_execute returns
+ * NULL with the reason; a connection that died while idle is reopened and
+ * the request sent again once first, since every request cacheaside sends
+ * can be repeated safely.  What a failure means for the caller is decided
+ * by the entry store (store.c).
+ *
+ * Note about interrupted requests: an error thrown while a request waits
+ * (cancel, statement_timeout) leaves the reply stream out of step with the
+ * requests.  in_request stays true then, and the next request drops the
+ * connection before it starts.
  *
  *-------------------------------------------------------------------------
  */
@@ -54,25 +65,8 @@
 /* Longest password file we read */
 #define PASSWORD_FILE_MAX	4096
 
-/* The connection and its state; all of it outlives transactions */
-static redisContext *conn = NULL;
-static WaitEventSet *conn_waitset = NULL;
-static int	conn_sock_pos = -1;
-static uint32 conn_sock_events = 0;
-
-/*
- * True from the moment a request starts until its last reply is read.  If
- * it is still true when the next request starts, an error (an interrupt, an
- * out-of-memory) cut the previous one short and the protocol state of the
- * connection is unknown: it must be dropped.
- */
-static bool conn_in_request = false;
-
-/* The settings the open connection, or the last failed attempt, used */
-static char *conn_host = NULL;
-static int	conn_port = 0;
-static int	conn_database = 0;
-static char *conn_password_file = NULL;
+/* Bytes the replies of the handshake may take */
+#define HANDSHAKE_REPLY_LIMIT	(64 * 1024)
 
 /*
  * hiredis allocates an array reply's table of elements from the count the
@@ -83,32 +77,55 @@ static char *conn_password_file = NULL;
  * dropped.
  */
 #define MAX_ARRAY_ELEMENTS	(1024 * 1024)
-static redisReplyObjectFunctions *hiredis_functions = NULL;
-static redisReplyObjectFunctions bounded_functions;
-static long long array_elements_limit = 0;
+
+/* The settings a connection was opened with */
+typedef struct RedisTarget
+{
+	char	   *host;			/* in TopMemoryContext */
+	int			port;
+	int			database;
+	char	   *password_file;	/* in TopMemoryContext */
+} RedisTarget;
+
+/* The connection of this backend, and everything that outlives a request */
+typedef struct RedisConnection
+{
+	redisContext *context;		/* NULL when not connected */
+	WaitEventSet *waitset;		/* latch, postmaster death, the socket */
+	int			sock_pos;		/* the socket's position in waitset */
+	uint32		sock_events;	/* what waitset waits for on the socket */
+
+	/*
+	 * True from the moment a request starts until its last reply is read
+	 * (and during the handshake).  Still true when the next request
+	 * starts: an error cut the last one short, the protocol state is
+	 * unknown and the connection must be dropped.
+	 */
+	bool		in_request;
+
+	RedisTarget target;			/* of the open connection, or of the last
+								 * attempt */
+	uint64		opened;			/* connections opened by this backend */
+
+	/* hiredis's reply constructors, and ours that bound arrays */
+	redisReplyObjectFunctions *hiredis_functions;
+	redisReplyObjectFunctions bounded_functions;
+	long long	array_elements_limit;	/* of the request being read */
+
+	bool		exit_callback_registered;
+} RedisConnection;
+
+static RedisConnection rconn;
+
+static void redis_seterr(RedisError *err, const char *fmt,...) pg_attribute_printf(2, 3);
 
 static void *
 bounded_create_array(const redisReadTask *task, int elements)
 {
-	if (elements > array_elements_limit)
+	if (elements > rconn.array_elements_limit)
 		return NULL;			/* the reader reports "out of memory" */
-	return hiredis_functions->createArray(task, elements);
+	return rconn.hiredis_functions->createArray(task, elements);
 }
-
-/* Back-off after a failure, and one WARNING per outage */
-static TimestampTz last_failure = 0;
-static bool outage_warned = false;
-static bool reply_error_warned = false;
-static bool exit_callback_registered = false;
-
-typedef struct RedisError
-{
-	char		msg[256];
-	bool		retryable;		/* failed before any reply byte arrived, and
-								 * not by timing out */
-} RedisError;
-
-static void redis_seterr(RedisError *err, const char *fmt,...) pg_attribute_printf(2, 3);
 
 
 /* ----------------------------------------------------------------
@@ -208,7 +225,7 @@ redis_request_free(RedisRequest *req)
 
 
 /* ----------------------------------------------------------------
- * Connection management
+ * Connection state
  * ----------------------------------------------------------------
  */
 
@@ -229,19 +246,19 @@ redis_seterr(RedisError *err, const char *fmt,...)
 void
 redis_disconnect(void)
 {
-	if (conn_waitset != NULL)
+	if (rconn.waitset != NULL)
 	{
-		FreeWaitEventSet(conn_waitset);
-		conn_waitset = NULL;
-		conn_sock_pos = -1;
-		conn_sock_events = 0;
+		FreeWaitEventSet(rconn.waitset);
+		rconn.waitset = NULL;
+		rconn.sock_pos = -1;
+		rconn.sock_events = 0;
 	}
-	if (conn != NULL)
+	if (rconn.context != NULL)
 	{
-		redisFree(conn);
-		conn = NULL;
+		redisFree(rconn.context);
+		rconn.context = NULL;
 	}
-	conn_in_request = false;
+	rconn.in_request = false;
 }
 
 static void
@@ -251,29 +268,53 @@ redis_at_exit(int code, Datum arg)
 }
 
 /*
- * Do the connection settings still match those of the open connection?
+ * Do the connection settings differ from those of the open connection, or
+ * of the last attempt to open one?
  */
-static bool
-redis_settings_unchanged(void)
+bool
+redis_settings_changed(void)
 {
-	return conn_port == cacheaside_port &&
-		conn_database == cacheaside_database &&
-		strcmp(conn_host, cacheaside_host) == 0 &&
-		strcmp(conn_password_file, cacheaside_password_file) == 0;
+	return rconn.target.host == NULL ||
+		rconn.target.port != cacheaside_port ||
+		rconn.target.database != cacheaside_database ||
+		strcmp(rconn.target.host, cacheaside_host) != 0 ||
+		strcmp(rconn.target.password_file, cacheaside_password_file) != 0;
 }
 
 static void
-redis_remember_settings(void)
+redis_remember_target(void)
 {
-	if (conn_host)
-		pfree(conn_host);
-	if (conn_password_file)
-		pfree(conn_password_file);
-	conn_host = MemoryContextStrdup(TopMemoryContext, cacheaside_host);
-	conn_password_file = MemoryContextStrdup(TopMemoryContext,
-											 cacheaside_password_file);
-	conn_port = cacheaside_port;
-	conn_database = cacheaside_database;
+	if (rconn.target.host)
+		pfree(rconn.target.host);
+	if (rconn.target.password_file)
+		pfree(rconn.target.password_file);
+	rconn.target.host = MemoryContextStrdup(TopMemoryContext, cacheaside_host);
+	rconn.target.password_file = MemoryContextStrdup(TopMemoryContext,
+													 cacheaside_password_file);
+	rconn.target.port = cacheaside_port;
+	rconn.target.database = cacheaside_database;
+}
+
+/*
+ * Can a request be sent on the open connection as it is?  False when there
+ * is none, when the last request was cut short, or when the settings have
+ * changed since it was opened.
+ */
+bool
+redis_ready(void)
+{
+	return rconn.context != NULL && !rconn.in_request &&
+		!redis_settings_changed();
+}
+
+/*
+ * How many connections this backend has opened: a caller that reports
+ * something once per connection compares it with the number it saw.
+ */
+uint64
+redis_connections_opened(void)
+{
+	return rconn.opened;
 }
 
 /*
@@ -296,13 +337,13 @@ redis_wait(uint32 event, TimestampTz deadline)
 		if (timeout <= 0)
 			return false;
 
-		if (conn_sock_events != event)
+		if (rconn.sock_events != event)
 		{
-			ModifyWaitEvent(conn_waitset, conn_sock_pos, event, NULL);
-			conn_sock_events = event;
+			ModifyWaitEvent(rconn.waitset, rconn.sock_pos, event, NULL);
+			rconn.sock_events = event;
 		}
 
-		rc = WaitEventSetWait(conn_waitset, timeout, &occurred, 1,
+		rc = WaitEventSetWait(rconn.waitset, timeout, &occurred, 1,
 							  PG_WAIT_EXTENSION);
 		if (rc == 0)
 			continue;			/* timed out: the loop re-checks */
@@ -316,6 +357,112 @@ redis_wait(uint32 event, TimestampTz deadline)
 			return true;
 	}
 }
+
+
+/* ----------------------------------------------------------------
+ * Opening a connection: the socket
+ * ----------------------------------------------------------------
+ */
+
+/* The server as messages name it */
+static void
+redis_seterr_connect(RedisError *err, const char *why)
+{
+	if (cacheaside_host[0] == '/')
+		redis_seterr(err, "could not connect to Redis at \"%s\": %s",
+					 cacheaside_host, why);
+	else
+		redis_seterr(err, "could not connect to Redis at %s:%d: %s",
+					 cacheaside_host, cacheaside_port, why);
+}
+
+/*
+ * Open the socket with a non-blocking connect and wait until it completes
+ * or the deadline passes.  On success rconn.context is set, the reader is
+ * bounded and the wait event set is made; in_request is true until the
+ * handshake is done, so that an interrupt in between makes the next
+ * request drop the connection.
+ */
+static bool
+redis_open_socket(TimestampTz deadline, RedisError *err)
+{
+	redisContext *c;
+	int			sockerr = 0;
+	socklen_t	optlen = sizeof(sockerr);
+
+	Assert(rconn.context == NULL);
+
+	if (cacheaside_host[0] == '/')
+		c = redisConnectUnixNonBlock(cacheaside_host);
+	else
+		c = redisConnectNonBlock(cacheaside_host, cacheaside_port);
+	if (c == NULL)
+	{
+		redis_seterr(err, "could not allocate a Redis connection");
+		return false;
+	}
+	if (c->err)
+	{
+		redis_seterr_connect(err, c->errstr);
+		redisFree(c);
+		return false;
+	}
+	rconn.context = c;
+	rconn.in_request = true;
+
+	/* bound what the reader allocates for arrays (see bounded_create_array) */
+	if (rconn.hiredis_functions == NULL)
+	{
+		rconn.hiredis_functions = c->reader->fn;
+		rconn.bounded_functions = *rconn.hiredis_functions;
+		rconn.bounded_functions.createArray = bounded_create_array;
+	}
+	c->reader->fn = &rconn.bounded_functions;
+
+	/* requests are written whole; never let Nagle hold one back */
+	if (cacheaside_host[0] != '/')
+	{
+		int			one = 1;
+
+		(void) setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+
+	if (!rconn.exit_callback_registered)
+	{
+		on_proc_exit(redis_at_exit, (Datum) 0);
+		rconn.exit_callback_registered = true;
+	}
+
+	rconn.waitset = CreateWaitEventSet(TopMemoryContext, 3);
+	AddWaitEventToSet(rconn.waitset, WL_LATCH_SET, PGINVALID_SOCKET,
+					  MyLatch, NULL);
+	AddWaitEventToSet(rconn.waitset, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET,
+					  NULL, NULL);
+	rconn.sock_pos = AddWaitEventToSet(rconn.waitset, WL_SOCKET_WRITEABLE,
+									   c->fd, NULL, NULL);
+	rconn.sock_events = WL_SOCKET_WRITEABLE;
+
+	/* the non-blocking connect completes when the socket is writable */
+	if (!redis_wait(WL_SOCKET_WRITEABLE, deadline))
+	{
+		redis_seterr(err, "timed out after %d ms connecting to Redis",
+					 cacheaside_connect_timeout);
+		return false;
+	}
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &sockerr, &optlen) != 0 ||
+		sockerr != 0)
+	{
+		redis_seterr_connect(err, strerror(sockerr ? sockerr : errno));
+		return false;
+	}
+	return true;
+}
+
+
+/* ----------------------------------------------------------------
+ * Opening a connection: the handshake
+ * ----------------------------------------------------------------
+ */
 
 /*
  * Read the Redis credentials.  The file must not be readable by others,
@@ -411,19 +558,20 @@ static bool redis_exchange(RedisRequest *req, RedisReply *replies,
 						   int timeout_ms, RedisError *err);
 
 /*
- * Send AUTH and SELECT and read their replies.  An interrupt while waiting
- * must not leave the password in freed memory: the request and the copies
- * of the credentials are wiped before the error goes on unwinding.
+ * The exchange of a request that holds credentials: the request and the
+ * credentials are wiped on every path, also when an interrupt cuts the
+ * exchange short.
  */
 static bool
-redis_handshake(RedisRequest *req, RedisReply *replies, TimestampTz deadline,
-				char *user, char *password, RedisError *err)
+redis_exchange_secret(RedisRequest *req, RedisReply *replies,
+					  TimestampTz deadline, char *user, char *password,
+					  RedisError *err)
 {
 	bool		ok;
 
 	PG_TRY();
 	{
-		ok = redis_exchange(req, replies, 64 * 1024, deadline,
+		ok = redis_exchange(req, replies, HANDSHAKE_REPLY_LIMIT, deadline,
 							cacheaside_connect_timeout, err);
 	}
 	PG_CATCH();
@@ -434,181 +582,98 @@ redis_handshake(RedisRequest *req, RedisReply *replies, TimestampTz deadline,
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	redis_request_free(req);
+	redis_wipe_free(user);
+	redis_wipe_free(password);
 	return ok;
 }
 
+/* Did the handshake command have the status reply it needs? */
+static bool
+redis_handshake_reply_ok(const RedisReply *reply, const char *what,
+						 RedisError *err)
+{
+	if (reply->kind == REDIS_KIND_STATUS)
+		return true;
+	redis_seterr(err, "Redis refused %s: %s", what,
+				 reply->kind == REDIS_KIND_ERROR ? reply->str :
+				 "unexpected reply");
+	return false;
+}
+
 /*
- * Open the connection: non-blocking connect, then AUTH and SELECT in one
- * round trip, all within cacheaside.connect_timeout.
+ * AUTH with the credentials of cacheaside.password_file, and SELECT of
+ * cacheaside.database, in one round trip before the deadline; nothing to
+ * send when neither is set.
  */
 static bool
-redis_connect(RedisError *err)
+redis_handshake(TimestampTz deadline, RedisError *err)
 {
-	TimestampTz deadline;
-	redisContext *c;
-	int			sockerr = 0;
-	socklen_t	optlen = sizeof(sockerr);
 	char	   *user = NULL;
 	char	   *password = NULL;
 	RedisRequest req;
 	RedisReply *replies;
 	bool		ok;
-
-	Assert(conn == NULL);
-
-	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-										   cacheaside_connect_timeout);
+	int			i = 0;
 
 	if (cacheaside_password_file[0] != '\0' &&
 		!redis_read_password_file(cacheaside_password_file, &user, &password,
 								  err))
 		return false;
+	if (password == NULL && cacheaside_database == 0)
+		return true;
 
-	if (cacheaside_host[0] == '/')
-		c = redisConnectUnixNonBlock(cacheaside_host);
-	else
-		c = redisConnectNonBlock(cacheaside_host, cacheaside_port);
-	if (c == NULL || c->err)
+	redis_request_init(&req);
+	if (password != NULL)
 	{
-		if (c == NULL)
-			redis_seterr(err, "could not allocate a Redis connection");
-		else
-		{
-			if (cacheaside_host[0] == '/')
-				redis_seterr(err, "could not connect to Redis at \"%s\": %s",
-							 cacheaside_host, c->errstr);
-			else
-				redis_seterr(err, "could not connect to Redis at %s:%d: %s",
-							 cacheaside_host, cacheaside_port, c->errstr);
-			redisFree(c);
-		}
-		redis_wipe_free(user);
-		redis_wipe_free(password);
-		return false;
+		redis_command(&req, user ? 3 : 2);
+		redis_arg_str(&req, "AUTH");
+		if (user)
+			redis_arg_str(&req, user);
+		redis_arg_str(&req, password);
 	}
-	conn = c;
-
-	/* bound what the reader allocates for arrays (see bounded_create_array) */
-	if (hiredis_functions == NULL)
+	if (cacheaside_database != 0)
 	{
-		hiredis_functions = conn->reader->fn;
-		bounded_functions = *hiredis_functions;
-		bounded_functions.createArray = bounded_create_array;
+		redis_command(&req, 2);
+		redis_arg_str(&req, "SELECT");
+		redis_arg_int(&req, cacheaside_database);
 	}
-	conn->reader->fn = &bounded_functions;
+	replies = palloc0(sizeof(RedisReply) * req.ncommands);
 
-	/*
-	 * Until the handshake is done, the connection is not usable: if an
-	 * interrupt cuts the connect short, the next request drops it.
-	 */
-	conn_in_request = true;
-
-	/* requests are written whole; never let Nagle hold one back */
-	if (cacheaside_host[0] != '/')
+	ok = redis_exchange_secret(&req, replies, deadline, user, password, err);
+	if (ok && password != NULL)
+		ok = redis_handshake_reply_ok(&replies[i++],
+									  user ? "AUTH for its user" : "AUTH",
+									  err);
+	if (ok && cacheaside_database != 0)
 	{
-		int			one = 1;
+		char		what[32];
 
-		(void) setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &one,
-						  sizeof(one));
+		snprintf(what, sizeof(what), "SELECT %d", cacheaside_database);
+		ok = redis_handshake_reply_ok(&replies[i], what, err);
 	}
+	return ok;
+}
 
-	if (!exit_callback_registered)
-	{
-		on_proc_exit(redis_at_exit, (Datum) 0);
-		exit_callback_registered = true;
-	}
+/*
+ * Open the connection: the socket, then the handshake, both within
+ * cacheaside.connect_timeout.  On failure nothing stays open.
+ */
+static bool
+redis_connect(RedisError *err)
+{
+	TimestampTz deadline;
 
-	conn_waitset = CreateWaitEventSet(TopMemoryContext, 3);
-	AddWaitEventToSet(conn_waitset, WL_LATCH_SET, PGINVALID_SOCKET,
-					  MyLatch, NULL);
-	AddWaitEventToSet(conn_waitset, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET,
-					  NULL, NULL);
-	conn_sock_pos = AddWaitEventToSet(conn_waitset, WL_SOCKET_WRITEABLE,
-									  conn->fd, NULL, NULL);
-	conn_sock_events = WL_SOCKET_WRITEABLE;
-
-	/* The non-blocking connect completes when the socket is writable */
-	if (!redis_wait(WL_SOCKET_WRITEABLE, deadline))
-	{
-		redis_seterr(err, "timed out after %d ms connecting to Redis",
-					 cacheaside_connect_timeout);
-		ok = false;
-	}
-	else if (getsockopt(conn->fd, SOL_SOCKET, SO_ERROR, &sockerr, &optlen) != 0 ||
-			 sockerr != 0)
-	{
-		if (cacheaside_host[0] == '/')
-			redis_seterr(err, "could not connect to Redis at \"%s\": %s",
-						 cacheaside_host, strerror(sockerr ? sockerr : errno));
-		else
-			redis_seterr(err, "could not connect to Redis at %s:%d: %s",
-						 cacheaside_host, cacheaside_port,
-						 strerror(sockerr ? sockerr : errno));
-		ok = false;
-	}
-	else
-		ok = true;
-
-	/* AUTH and SELECT, pipelined */
-	if (ok && (password != NULL || cacheaside_database != 0))
-	{
-		int			i = 0;
-
-		redis_request_init(&req);
-		if (password != NULL)
-		{
-			redis_command(&req, user ? 3 : 2);
-			redis_arg_str(&req, "AUTH");
-			if (user)
-				redis_arg_str(&req, user);
-			redis_arg_str(&req, password);
-		}
-		if (cacheaside_database != 0)
-		{
-			redis_command(&req, 2);
-			redis_arg_str(&req, "SELECT");
-			redis_arg_int(&req, cacheaside_database);
-		}
-		replies = palloc0(sizeof(RedisReply) * req.ncommands);
-
-		ok = redis_handshake(&req, replies, deadline, user, password, err);
-		redis_request_free(&req);
-
-		if (ok && password != NULL)
-		{
-			if (replies[i].kind != REDIS_KIND_STATUS)
-			{
-				redis_seterr(err, "Redis refused AUTH%s: %s",
-							 user ? " for its user" : "",
-							 replies[i].kind == REDIS_KIND_ERROR ?
-							 replies[i].str : "unexpected reply");
-				ok = false;
-			}
-			i++;
-		}
-		if (ok && cacheaside_database != 0 &&
-			replies[i].kind != REDIS_KIND_STATUS)
-		{
-			redis_seterr(err, "Redis refused SELECT %d: %s",
-						 cacheaside_database,
-						 replies[i].kind == REDIS_KIND_ERROR ?
-						 replies[i].str : "unexpected reply");
-			ok = false;
-		}
-	}
-
-	redis_wipe_free(user);
-	redis_wipe_free(password);
-
-	if (!ok)
+	redis_remember_target();
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   cacheaside_connect_timeout);
+	if (!redis_open_socket(deadline, err) || !redis_handshake(deadline, err))
 	{
 		redis_disconnect();
 		return false;
 	}
-
-	redis_remember_settings();
-	reply_error_warned = false;
-	conn_in_request = false;
+	rconn.in_request = false;
+	rconn.opened++;
 	return true;
 }
 
@@ -698,14 +763,14 @@ redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
 	int			nreplies = 0;
 	static char chunk[RECV_CHUNK];
 
-	conn_in_request = true;
-	array_elements_limit = Min(reply_limit / 4, MAX_ARRAY_ELEMENTS);
+	rconn.in_request = true;
+	rconn.array_elements_limit = Min(reply_limit / 4, MAX_ARRAY_ELEMENTS);
 
 	while (sent < (size_t) req->buf.len)
 	{
 		ssize_t		n;
 
-		n = send(conn->fd, req->buf.data + sent, req->buf.len - sent,
+		n = send(rconn.context->fd, req->buf.data + sent, req->buf.len - sent,
 				 MSG_NOSIGNAL);
 		if (n > 0)
 			sent += n;
@@ -733,10 +798,10 @@ redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
 		void	   *reply = NULL;
 		ssize_t		n;
 
-		if (redisReaderGetReply(conn->reader, &reply) != REDIS_OK)
+		if (redisReaderGetReply(rconn.context->reader, &reply) != REDIS_OK)
 		{
 			redis_seterr(err, "invalid reply from Redis: %s",
-						 conn->reader->errstr);
+						 rconn.context->reader->errstr);
 			return false;
 		}
 		if (reply != NULL)
@@ -747,7 +812,7 @@ redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
 		}
 
 		/* The reader needs more bytes */
-		n = recv(conn->fd, chunk, RECV_CHUNK, 0);
+		n = recv(rconn.context->fd, chunk, RECV_CHUNK, 0);
 		if (n > 0)
 		{
 			received += n;
@@ -757,10 +822,10 @@ redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
 							 reply_limit);
 				return false;
 			}
-			if (redisReaderFeed(conn->reader, chunk, n) != REDIS_OK)
+			if (redisReaderFeed(rconn.context->reader, chunk, n) != REDIS_OK)
 			{
 				redis_seterr(err, "could not buffer reply from Redis: %s",
-							 conn->reader->errstr);
+							 rconn.context->reader->errstr);
 				return false;
 			}
 		}
@@ -789,170 +854,66 @@ redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
 			return false;
 		}
 	}
-	conn_in_request = false;
+	rconn.in_request = false;
 	return true;
 }
 
 
 /* ----------------------------------------------------------------
- * Executing requests under the failure policy
+ * Executing requests
  * ----------------------------------------------------------------
  */
 
 /*
- * Redis could not be used: drop the connection, back off, and either warn
- * (once per outage) or raise an error.
- */
-static void
-redis_fail(RedisFailMode mode, RedisError *err)
-{
-	redis_disconnect();
-	redis_remember_settings();
-	last_failure = GetCurrentTimestamp();
-
-	if (mode == REDIS_FAIL_ERROR)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("cacheaside could not use Redis"),
-				 errdetail("%s", err->msg)));
-
-	if (!outage_warned)
-	{
-		outage_warned = true;
-		ereport(WARNING,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("cacheaside: Redis is unavailable, queries run without the cache"),
-				 errdetail("%s", err->msg),
-				 errhint("Caching resumes by itself once Redis answers; it is retried every %d ms.",
-						 cacheaside_retry_interval)));
-	}
-}
-
-/*
- * A request went through: an outage, if there was one, is over.
- */
-static RedisReply *
-redis_succeeded(RedisReply *replies)
-{
-	if (outage_warned)
-	{
-		ereport(LOG,
-				(errmsg("cacheaside: Redis answers again, caching resumes")));
-		outage_warned = false;
-	}
-	return replies;
-}
-
-/*
- * Is Redis being skipped after a recent failure?  Callers that fail open
- * use this to avoid preparing requests that would not be sent.  The
- * back-off ends after cacheaside.retry_interval, or as soon as the
- * connection settings change.
- */
-bool
-redis_backing_off(void)
-{
-	return conn == NULL && last_failure != 0 &&
-		redis_settings_unchanged() &&
-		GetCurrentTimestamp() <
-		TimestampTzPlusMilliseconds(last_failure, cacheaside_retry_interval);
-}
-
-/*
  * Send the request and return one reply per command, in a palloc'd array.
- * reply_limit bounds the bytes all replies may take together.  When Redis
- * cannot be used, REDIS_FAIL_OPEN returns NULL (after at most one WARNING
- * per outage) and REDIS_FAIL_ERROR raises an error.
+ * reply_limit bounds the bytes all replies may take together.  Returns
+ * NULL, with the reason in *err and the connection dropped, when Redis
+ * could not be used.  The connection is opened first if needed, or
+ * reopened when the settings changed or the last request was cut short.
  *
  * A connection that dies between two requests (Redis restarted, the client
- * killed) is reopened and the request sent again, once, before anything is
- * reported: all cacheaside requests can be repeated safely.
+ * killed) is reopened and the request sent again, once, before a failure
+ * is returned: all cacheaside requests can be repeated safely.
  */
 RedisReply *
-redis_execute(RedisRequest *req, size_t reply_limit, RedisFailMode mode)
+redis_execute(RedisRequest *req, size_t reply_limit, RedisError *err)
 {
-	RedisError	err;
 	RedisReply *replies;
 	TimestampTz deadline;
 	bool		reused;
 
 	Assert(req->ncommands > 0);
 
-	if (conn != NULL && (conn_in_request || !redis_settings_unchanged()))
+	if (rconn.context != NULL && !redis_ready())
 		redis_disconnect();
 
-	if (conn == NULL)
-	{
-		if (mode == REDIS_FAIL_OPEN && redis_backing_off())
-			return NULL;
-		if (!redis_connect(&err))
-		{
-			redis_fail(mode, &err);
-			return NULL;
-		}
-		reused = false;
-	}
-	else
-		reused = true;
+	reused = (rconn.context != NULL);
+	if (!reused && !redis_connect(err))
+		return NULL;
 
 	replies = palloc0(sizeof(RedisReply) * req->ncommands);
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 										   cacheaside_command_timeout);
 	if (redis_exchange(req, replies, reply_limit, deadline,
-					   cacheaside_command_timeout, &err))
-		return redis_succeeded(replies);
+					   cacheaside_command_timeout, err))
+		return replies;
 
-	/* A connection that was idle may have died while idle: retry once */
-	if (reused && err.retryable)
+	/* a connection that was idle may have died while idle: retry once */
+	if (reused && err->retryable)
 	{
 		redis_disconnect();
-		if (redis_connect(&err))
+		if (redis_connect(err))
 		{
 			memset(replies, 0, sizeof(RedisReply) * req->ncommands);
 			deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 												   cacheaside_command_timeout);
 			if (redis_exchange(req, replies, reply_limit, deadline,
-							   cacheaside_command_timeout, &err))
-				return redis_succeeded(replies);
+							   cacheaside_command_timeout, err))
+				return replies;
 		}
 	}
 
-	redis_fail(mode, &err);
+	redis_disconnect();
+	pfree(replies);
 	return NULL;
-}
-
-/*
- * Report an error reply to one of our commands, once per connection: the
- * connection itself is fine (Redis answered), but something refuses our
- * commands, e.g. an ACL, maxmemory with noeviction, or a read-only replica.
- */
-void
-redis_warn_reply_error(const char *command, const RedisReply *reply)
-{
-	if (reply_error_warned)
-		return;
-	reply_error_warned = true;
-	ereport(WARNING,
-			(errcode(ERRCODE_CONNECTION_FAILURE),
-			 errmsg("cacheaside: Redis refused %s, the cache is bypassed", command),
-			 errdetail("Redis answered: %s",
-					   reply->kind == REDIS_KIND_ERROR ? reply->str :
-					   "an unexpected reply")));
-}
-
-/*
- * Raise the error for a reply that callers which cannot fail open did not
- * expect: Redis refused the command (08006), or answered something else.
- */
-void
-redis_unexpected_reply(const char *command, const RedisReply *reply)
-{
-	if (reply->kind == REDIS_KIND_ERROR)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("Redis refused %s", command),
-				 errdetail("Redis answered: %s", reply->str)));
-	ereport(ERROR,
-			(errcode(ERRCODE_PROTOCOL_VIOLATION),
-			 errmsg("unexpected reply from Redis to %s", command)));
 }

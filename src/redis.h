@@ -1,11 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * redis.h
- *	  The Redis client of cacheaside: requests, replies, failure policy.
+ *	  The transport to Redis: one connection per backend, requests and
+ *	  replies.
  *
- * This is the only interface to Redis.  Replies are copied into palloc'd
+ * This is the only interface to hiredis.  Replies are copied into palloc'd
  * RedisReply structs before the caller sees them, so no hiredis object
- * ever leaves redis.c.
+ * ever leaves redis.c.  What a failure means for a caller (fail open or
+ * raise an error, warn, back off) is decided above, by the entry store
+ * (store.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -43,13 +46,13 @@ typedef struct RedisRequest
 	size_t		arg_remaining;	/* bytes still owed by redis_arg_part() */
 } RedisRequest;
 
-/* What redis_execute does when Redis cannot be used */
-typedef enum RedisFailMode
+/* Why Redis could not be used */
+typedef struct RedisError
 {
-	REDIS_FAIL_OPEN,			/* WARNING once per outage, back off, return
-								 * NULL */
-	REDIS_FAIL_ERROR			/* ERROR with SQLSTATE 08006 */
-} RedisFailMode;
+	char		msg[256];
+	bool		retryable;		/* failed before any reply byte arrived, and
+								 * not by timing out */
+} RedisError;
 
 extern void redis_request_init(RedisRequest *req);
 extern void redis_command(RedisRequest *req, int argc);
@@ -62,11 +65,10 @@ extern void redis_arg_end(RedisRequest *req);
 extern void redis_request_free(RedisRequest *req);
 
 extern RedisReply *redis_execute(RedisRequest *req, size_t reply_limit,
-								 RedisFailMode mode);
-extern bool redis_backing_off(void);
-extern void redis_warn_reply_error(const char *command, const RedisReply *reply);
-extern void redis_unexpected_reply(const char *command,
-								   const RedisReply *reply) pg_attribute_noreturn();
+								 RedisError *err);
+extern bool redis_ready(void);
+extern bool redis_settings_changed(void);
+extern uint64 redis_connections_opened(void);
 extern void redis_disconnect(void);
 
 #endif							/* CACHEASIDE_REDIS_H */

@@ -1,0 +1,516 @@
+/*-------------------------------------------------------------------------
+ *
+ * store.c
+ *	  The entry store: entries in Redis, by name, and the failure policy.
+ *
+ * The SQL functions see entries (entry.h) under their callers' keys; this
+ * file turns that into Redis commands and back:
+ *
+ *	read		one GETRANGE, bounded by cacheaside.max_value_bytes (one
+ *				byte more tells "too large"), decoded by entry_decode
+ *	write		SET ... EX ttl of the header and the payload, unless the
+ *				entry would exceed cacheaside.max_value_bytes
+ *	remove		SCAN ... MATCH pages, each removed with UNLINK in the round
+ *				trip of the next SCAN; or UNLINK of keys named outright
+ *	TTL			TTL and EXPIRE of one entry
+ *
+ * Key names come from keyspace.c.  Nothing above this file builds a Redis
+ * command or looks at a Redis reply.
+ *
+ * Failure policy.  Reads and writes for cache_aside_query fail open
+ * (STORE_FAIL_OPEN): when Redis cannot be used the call goes on without
+ * the cache, one WARNING is logged per outage (a LOG line says when it is
+ * over), and Redis is not tried again for cacheaside.retry_interval, or
+ * until the connection settings change.  When Redis answers but refuses a
+ * command (an ACL, maxmemory with noeviction, a read-only replica), one
+ * WARNING per connection says so.  The other functions act on the
+ * caller's explicit request and cannot pretend (STORE_FAIL_ERROR): any
+ * failure or refusal is an ERROR, SQLSTATE 08006, and a reply of the
+ * wrong shape is 08P01.  Every such message is made in store_report.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "config.h"
+#include "entry.h"
+#include "keyspace.h"
+#include "redis.h"
+#include "store.h"
+
+/* Bytes of protocol framing allowed around one bulk reply */
+#define REPLY_FRAMING		64
+
+/* Bound on the replies of small commands (SET, TTL, EXPIRE) */
+#define SMALL_REPLY_LIMIT	4096
+
+/* Keys asked for per SCAN call */
+#define SCAN_COUNT			1000
+
+/* Bound on the bytes of one SCAN (and UNLINK) round trip's replies */
+#define SCAN_REPLY_LIMIT	(256 * 1024 * 1024)
+
+/* Keys removed per UNLINK command of store_remove_keys */
+#define UNLINK_BATCH		1000
+
+/* What went wrong, for store_report */
+typedef enum StoreTrouble
+{
+	STORE_TROUBLE_UNAVAILABLE,	/* Redis could not be used at all */
+	STORE_TROUBLE_REFUSED,		/* Redis answered an error */
+	STORE_TROUBLE_UNEXPECTED	/* Redis answered something else */
+} StoreTrouble;
+
+/* The state of the failure policy; all of it outlives transactions */
+typedef struct StorePolicy
+{
+	TimestampTz last_failure;	/* when Redis last could not be used */
+	bool		outage_warned;	/* the WARNING of this outage was given */
+	uint64		refusal_warned; /* connection (redis_connections_opened)
+								 * whose refusal was reported, or 0 */
+} StorePolicy;
+
+static StorePolicy policy;
+
+
+/* ----------------------------------------------------------------
+ * Failure policy
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Report trouble with Redis under the caller's mode.  For
+ * STORE_TROUBLE_UNAVAILABLE, err says why and the back-off starts; for the
+ * others, reply is what Redis answered to command.  Returns only in
+ * STORE_FAIL_OPEN mode.
+ */
+static void
+store_report(StoreFailMode mode, StoreTrouble trouble, const char *command,
+			 const RedisReply *reply, const RedisError *err)
+{
+	switch (trouble)
+	{
+		case STORE_TROUBLE_UNAVAILABLE:
+			policy.last_failure = GetCurrentTimestamp();
+			if (mode == STORE_FAIL_ERROR)
+				ereport(ERROR,
+						(errcode(ERRCODE_CONNECTION_FAILURE),
+						 errmsg("cacheaside could not use Redis"),
+						 errdetail("%s", err->msg)));
+			if (!policy.outage_warned)
+			{
+				policy.outage_warned = true;
+				ereport(WARNING,
+						(errcode(ERRCODE_CONNECTION_FAILURE),
+						 errmsg("cacheaside: Redis is unavailable, queries run without the cache"),
+						 errdetail("%s", err->msg),
+						 errhint("Caching resumes by itself once Redis answers; it is retried every %d ms.",
+								 cacheaside_retry_interval)));
+			}
+			break;
+
+		case STORE_TROUBLE_REFUSED:
+		case STORE_TROUBLE_UNEXPECTED:
+			if (mode == STORE_FAIL_ERROR)
+			{
+				if (trouble == STORE_TROUBLE_REFUSED)
+					ereport(ERROR,
+							(errcode(ERRCODE_CONNECTION_FAILURE),
+							 errmsg("Redis refused %s", command),
+							 errdetail("Redis answered: %s", reply->str)));
+				ereport(ERROR,
+						(errcode(ERRCODE_PROTOCOL_VIOLATION),
+						 errmsg("unexpected reply from Redis to %s", command)));
+			}
+			/* the connection is fine, but our commands are refused */
+			if (policy.refusal_warned == redis_connections_opened())
+				break;
+			policy.refusal_warned = redis_connections_opened();
+			ereport(WARNING,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("cacheaside: Redis refused %s, the cache is bypassed",
+							command),
+					 errdetail("Redis answered: %s",
+							   trouble == STORE_TROUBLE_REFUSED ? reply->str :
+							   "an unexpected reply")));
+			break;
+	}
+}
+
+/*
+ * Is Redis being skipped after a recent failure?  Callers that fail open
+ * use this to avoid preparing requests that would not be sent.  The
+ * back-off ends after cacheaside.retry_interval, or as soon as the
+ * connection settings change.
+ */
+bool
+store_backing_off(void)
+{
+	return policy.last_failure != 0 && !redis_ready() &&
+		!redis_settings_changed() &&
+		GetCurrentTimestamp() <
+		TimestampTzPlusMilliseconds(policy.last_failure,
+									cacheaside_retry_interval);
+}
+
+/*
+ * Send a request under the failure policy, then free it.  Returns one reply
+ * per command, or NULL (fail open only) when Redis cannot be used.
+ */
+static RedisReply *
+store_execute(RedisRequest *req, size_t reply_limit, StoreFailMode mode)
+{
+	RedisError	err;
+	RedisReply *replies = NULL;
+
+	if (mode == STORE_FAIL_ERROR || !store_backing_off())
+		replies = redis_execute(req, reply_limit, &err);
+	else
+		err.msg[0] = '\0';		/* skipped: nothing to report */
+	redis_request_free(req);
+
+	if (replies != NULL)
+	{
+		if (policy.outage_warned)
+		{
+			ereport(LOG,
+					(errmsg("cacheaside: Redis answers again, caching resumes")));
+			policy.outage_warned = false;
+		}
+		return replies;
+	}
+	if (err.msg[0] != '\0')
+		store_report(mode, STORE_TROUBLE_UNAVAILABLE, NULL, NULL, &err);
+	return NULL;
+}
+
+/*
+ * A reply of the wrong kind to a command of a caller that fails with an
+ * error: refused (an error reply) or unexpected.  Does not return.
+ */
+static void
+store_bad_reply(const char *command, const RedisReply *reply)
+{
+	store_report(STORE_FAIL_ERROR,
+				 reply->kind == REDIS_KIND_ERROR ? STORE_TROUBLE_REFUSED :
+				 STORE_TROUBLE_UNEXPECTED, command, reply, NULL);
+	pg_unreachable();
+}
+
+
+/* ----------------------------------------------------------------
+ * Entries
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * The name of the entry stored under the caller's key.
+ */
+void
+store_key_init(StoreKey *key, const char *caller_key, size_t len)
+{
+	initStringInfo(&key->name);
+	keyspace_entry_key(&key->name, caller_key, len);
+}
+
+/* Start a request of one command on an entry; nextra more arguments follow */
+static void
+store_entry_command(RedisRequest *req, const char *command,
+					const StoreKey *key, int nextra)
+{
+	redis_request_init(req);
+	redis_command(req, 2 + nextra);
+	redis_arg_str(req, command);
+	redis_arg(req, key->name.data, key->name.len);
+}
+
+/*
+ * Read the entry under key.  STORE_FOUND with *entry decoded when the
+ * store holds a well-formed entry (of whatever query: the caller compares
+ * fingerprints); STORE_ABSENT when it holds none, another program's value,
+ * or one too large or malformed; STORE_UNAVAILABLE when Redis could not be
+ * used (fail open; STORE_FAIL_ERROR raises an error instead, also for a
+ * refusal or an unexpected reply).
+ */
+StoreReadResult
+store_read(const StoreKey *key, StoreFailMode mode, CacheEntry *entry)
+{
+	RedisRequest req;
+	RedisReply *reply;
+	const char *invalid;
+
+	store_entry_command(&req, "GETRANGE", key, 2);
+	redis_arg_str(&req, "0");
+	/* at most one byte more than an entry may have: tells "too big" */
+	redis_arg_int(&req, cacheaside_max_value_bytes);
+
+	reply = store_execute(&req, (size_t) cacheaside_max_value_bytes + 1 +
+						  REPLY_FRAMING, mode);
+	if (reply == NULL)
+		return STORE_UNAVAILABLE;
+
+	if (reply->kind == REDIS_KIND_ERROR)
+	{
+		/* WRONGTYPE: someone else's value; SET will replace it */
+		if (strncmp(reply->str, "WRONGTYPE", 9) == 0)
+			return STORE_ABSENT;
+		store_report(mode, STORE_TROUBLE_REFUSED, "GETRANGE", reply, NULL);
+		return STORE_ABSENT;
+	}
+	if (reply->kind != REDIS_KIND_STRING)
+	{
+		if (mode == STORE_FAIL_ERROR)
+			store_bad_reply("GETRANGE", reply);
+		return STORE_ABSENT;
+	}
+	if (reply->len == 0)
+		return STORE_ABSENT;	/* no entry */
+	if (reply->len > (size_t) cacheaside_max_value_bytes)
+	{
+		elog(DEBUG1, "cacheaside: entry \"%s\" is larger than cacheaside.max_value_bytes",
+			 key->name.data);
+		return STORE_ABSENT;
+	}
+
+	invalid = entry_decode(reply->str, reply->len, entry);
+	if (invalid != NULL)
+	{
+		elog(DEBUG1, "cacheaside: ignoring entry \"%s\": %s",
+			 key->name.data, invalid);
+		return STORE_ABSENT;
+	}
+	return STORE_FOUND;
+}
+
+/*
+ * Store entry under key for ttl seconds, unless it would exceed
+ * cacheaside.max_value_bytes.  Fails open.
+ */
+void
+store_write(const StoreKey *key, const CacheEntry *entry, int ttl)
+{
+	StringInfoData header;
+	RedisRequest req;
+	RedisReply *reply;
+	size_t		total;
+
+	total = entry_header_size(entry->nrelations, entry->checks_len) +
+		entry->payload_len;
+	if (total > (size_t) cacheaside_max_value_bytes)
+	{
+		elog(DEBUG1, "cacheaside: not caching \"%s\": %zu bytes exceed cacheaside.max_value_bytes",
+			 key->name.data, total);
+		return;
+	}
+
+	initStringInfo(&header);
+	entry_encode_header(&header, entry);
+
+	store_entry_command(&req, "SET", key, 3);
+	redis_arg_begin(&req, header.len + entry->payload_len);
+	redis_arg_part(&req, header.data, header.len);
+	redis_arg_part(&req, entry->payload, entry->payload_len);
+	redis_arg_end(&req);
+	redis_arg_str(&req, "EX");
+	redis_arg_int(&req, ttl);
+	pfree(header.data);
+
+	reply = store_execute(&req, SMALL_REPLY_LIMIT, STORE_FAIL_OPEN);
+	if (reply != NULL && reply->kind != REDIS_KIND_STATUS)
+		store_report(STORE_FAIL_OPEN,
+					 reply->kind == REDIS_KIND_ERROR ? STORE_TROUBLE_REFUSED :
+					 STORE_TROUBLE_UNEXPECTED, "SET", reply, NULL);
+}
+
+/*
+ * Seconds the entry under key has left: false when there is no entry.
+ */
+bool
+store_get_ttl(const StoreKey *key, int32 *ttl)
+{
+	RedisRequest req;
+	RedisReply *reply;
+
+	store_entry_command(&req, "TTL", key, 0);
+	reply = store_execute(&req, SMALL_REPLY_LIMIT, STORE_FAIL_ERROR);
+	if (reply->kind != REDIS_KIND_INTEGER)
+		store_bad_reply("TTL", reply);
+	/* -2: no such key; -1: no expiry, which cacheaside never sets */
+	if (reply->integer < 0)
+		return false;
+	*ttl = (int32) Min(reply->integer, PG_INT32_MAX);
+	return true;
+}
+
+/*
+ * Give the entry under key a new time to live: false when there is none.
+ */
+bool
+store_set_ttl(const StoreKey *key, int32 ttl)
+{
+	RedisRequest req;
+	RedisReply *reply;
+
+	store_entry_command(&req, "EXPIRE", key, 1);
+	redis_arg_int(&req, ttl);
+	reply = store_execute(&req, SMALL_REPLY_LIMIT, STORE_FAIL_ERROR);
+	if (reply->kind != REDIS_KIND_INTEGER)
+		store_bad_reply("EXPIRE", reply);
+	return reply->integer == 1;
+}
+
+
+/* ----------------------------------------------------------------
+ * Removing entries
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Remove the entries whose keys match the Redis glob pattern.  The pattern
+ * is appended to the literal namespace of this database's entries, so it
+ * can reach nothing else.  SCAN pages are removed with UNLINK; the UNLINK
+ * of one page travels in the same round trip as the SCAN of the next.
+ * Returns the number of entries removed (each counted once, even if SCAN
+ * returns it twice).  Fails with an error.
+ */
+int64
+store_remove_matching(const char *pattern, size_t len)
+{
+	StringInfoData match;
+	MemoryContext pagecxt[2];
+	MemoryContext oldcxt;
+	const char *cursor = "0";
+	RedisReply *pending = NULL; /* keys of the last page, to UNLINK */
+	int			npending = 0;
+	int64		removed = 0;
+	bool		done = false;
+
+	initStringInfo(&match);
+	keyspace_entry_pattern(&match, pattern, len);
+
+	/*
+	 * Each round's replies live in one of two contexts, used in turn: the
+	 * keys a round found are sent in the next round, after which the
+	 * context is reset for the round after that.
+	 */
+	pagecxt[0] = AllocSetContextCreate(CurrentMemoryContext,
+									   "cacheaside invalidate page",
+									   ALLOCSET_DEFAULT_SIZES);
+	pagecxt[1] = AllocSetContextCreate(CurrentMemoryContext,
+									   "cacheaside invalidate page",
+									   ALLOCSET_DEFAULT_SIZES);
+
+	for (int round = 0; !done || npending > 0; round++)
+	{
+		RedisRequest req;
+		RedisReply *replies;
+		int			r = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(pagecxt[round % 2]);
+		oldcxt = MemoryContextSwitchTo(pagecxt[round % 2]);
+
+		redis_request_init(&req);
+		if (npending > 0)
+		{
+			redis_command(&req, 1 + npending);
+			redis_arg_str(&req, "UNLINK");
+			for (int i = 0; i < npending; i++)
+				redis_arg(&req, pending[i].str, pending[i].len);
+		}
+		if (!done)
+		{
+			redis_command(&req, 6);
+			redis_arg_str(&req, "SCAN");
+			redis_arg_str(&req, cursor);
+			redis_arg_str(&req, "MATCH");
+			redis_arg(&req, match.data, match.len);
+			redis_arg_str(&req, "COUNT");
+			redis_arg_int(&req, SCAN_COUNT);
+		}
+
+		replies = store_execute(&req, SCAN_REPLY_LIMIT, STORE_FAIL_ERROR);
+
+		if (npending > 0)
+		{
+			if (replies[r].kind != REDIS_KIND_INTEGER)
+				store_bad_reply("UNLINK", &replies[r]);
+			removed += replies[r].integer;
+			r++;
+			npending = 0;
+		}
+
+		if (!done)
+		{
+			RedisReply *scan = &replies[r];
+
+			if (scan->kind != REDIS_KIND_ARRAY || scan->nelements != 2 ||
+				scan->elements[0].kind != REDIS_KIND_STRING ||
+				scan->elements[1].kind != REDIS_KIND_ARRAY)
+				store_bad_reply("SCAN", scan);
+			for (int i = 0; i < scan->elements[1].nelements; i++)
+				if (scan->elements[1].elements[i].kind != REDIS_KIND_STRING)
+					store_bad_reply("SCAN", scan);
+
+			cursor = scan->elements[0].str;
+			done = strcmp(cursor, "0") == 0;
+			pending = scan->elements[1].elements;
+			npending = scan->elements[1].nelements;
+		}
+
+		MemoryContextSwitchTo(oldcxt);
+	}
+
+	MemoryContextDelete(pagecxt[0]);
+	MemoryContextDelete(pagecxt[1]);
+	pfree(match.data);
+	return removed;
+}
+
+/*
+ * Remove the entries under the callers' keys (a List of text), with
+ * UNLINK, in one round trip.  Fails with an error.
+ */
+void
+store_remove_keys(List *caller_keys)
+{
+	RedisRequest req;
+	RedisReply *replies;
+	ListCell   *lc;
+	int			nkeys = list_length(caller_keys);
+	int			ncommands = 0;
+	int			batch = 0;
+
+	if (nkeys == 0)
+		return;
+
+	redis_request_init(&req);
+	foreach(lc, caller_keys)
+	{
+		text	   *caller_key = lfirst(lc);
+		StringInfoData rkey;
+
+		if (batch == 0)
+		{
+			redis_command(&req, 1 + Min(nkeys, UNLINK_BATCH));
+			redis_arg_str(&req, "UNLINK");
+			ncommands++;
+		}
+		initStringInfo(&rkey);
+		keyspace_entry_key(&rkey, VARDATA_ANY(caller_key),
+						   VARSIZE_ANY_EXHDR(caller_key));
+		redis_arg(&req, rkey.data, rkey.len);
+		pfree(rkey.data);
+		nkeys--;
+		if (++batch == UNLINK_BATCH)
+			batch = 0;
+	}
+	replies = store_execute(&req, 1024 * (size_t) ncommands, STORE_FAIL_ERROR);
+	for (int i = 0; i < ncommands; i++)
+		if (replies[i].kind != REDIS_KIND_INTEGER)
+			store_bad_reply("UNLINK", &replies[i]);
+}

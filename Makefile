@@ -15,13 +15,19 @@ OBJS = \
 	src/cacheaside.o \
 	src/config.o \
 	src/redis.o \
-	src/store.o \
 	src/keyspace.o \
+	src/store.o \
 	src/fingerprint.o \
 	src/entry.o \
 	src/query.o \
 	src/privs.o \
-	src/track.o \
+	src/ledger.o \
+	src/prepared.o \
+	src/lockscan.o \
+	src/writeset.o \
+	src/commits.o \
+	src/validity.o \
+	src/fill.o \
 	src/cache_query.o \
 	src/cache_admin.o
 

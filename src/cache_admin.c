@@ -34,7 +34,7 @@
 #include "cache_admin.h"
 #include "entry.h"
 #include "store.h"
-#include "track.h"
+#include "validity.h"
 
 PG_FUNCTION_INFO_V1(cache_invalidate);
 PG_FUNCTION_INFO_V1(cache_get_ttl);
@@ -137,7 +137,7 @@ cache_dependencies(PG_FUNCTION_ARGS)
 	if (store_read(&skey, STORE_FAIL_ERROR, &entry) != STORE_FOUND)
 		PG_RETURN_NULL();		/* no valid entry */
 
-	checkable = (entry.flags & ENTRY_TRACKED) && track_writes_tracked();
+	checkable = (entry.flags & ENTRY_TRACKED) && validity_writes_tracked();
 	for (int i = 0; i < entry.nrelations; i++)
 	{
 		Datum		values[2];
@@ -145,7 +145,7 @@ cache_dependencies(PG_FUNCTION_ARGS)
 
 		values[0] = ObjectIdGetDatum(entry.relations[i]);
 		if (checkable)
-			values[1] = BoolGetDatum(track_relation_changed(entry.relations[i],
+			values[1] = BoolGetDatum(validity_relation_changed(entry.relations[i],
 															entry.epoch,
 															entry.as_of));
 		else
@@ -243,40 +243,40 @@ invalidate_again(void)
 			return;
 }
 
-static void
-cache_admin_xact_callback(XactEvent event, void *arg)
+/*
+ * Pre-prepare (from the transaction callback): a transaction whose
+ * invalidations must be repeated after commit cannot be prepared.
+ */
+void
+cache_admin_pre_prepare(void)
 {
-	switch (event)
-	{
-		case XACT_EVENT_PRE_PREPARE:
-			if (commit_patterns != NIL)
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("cannot PREPARE a transaction that has called cache_invalidate()"),
-						 errdetail("Its invalidations must be repeated after it commits, which COMMIT PREPARED cannot do."),
-						 errhint("Call cache_invalidate() after COMMIT PREPARED instead.")));
-			break;
-		case XACT_EVENT_COMMIT:
-			if (commit_patterns != NIL)
-				invalidate_again();
-			commit_patterns = NIL;
-			break;
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PREPARE:
-			commit_patterns = NIL;
-			break;
-		default:
-			break;
-	}
+	if (commit_patterns != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot PREPARE a transaction that has called cache_invalidate()"),
+				 errdetail("Its invalidations must be repeated after it commits, which COMMIT PREPARED cannot do."),
+				 errhint("Call cache_invalidate() after COMMIT PREPARED instead.")));
 }
 
 /*
- * Called from _PG_init.
+ * After commit (from the transaction callback): repeat this transaction's
+ * invalidations.
  */
 void
-cache_admin_init(void)
+cache_admin_commit(void)
 {
-	RegisterXactCallback(cache_admin_xact_callback, NULL);
+	if (commit_patterns != NIL)
+		invalidate_again();
+	commit_patterns = NIL;
+}
+
+/*
+ * At abort or PREPARE (from the transaction callback): nothing to repeat.
+ */
+void
+cache_admin_forget(void)
+{
+	commit_patterns = NIL;
 }
 
 /*

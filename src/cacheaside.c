@@ -3,44 +3,245 @@
  * cacheaside.c
  *	  Module entry point: wires the parts of cacheaside together.
  *
- * The architecture, one responsibility per file:
+ * The architecture, one job per file, from the SQL functions down:
  *
- *	config.c		the cacheaside.* settings
- *	redis.c			the only file that speaks to Redis (hiredis, non-blocking
- *					I/O waited on with the latch, fail-open policy)
- *	keyspace.c		Redis key names and glob escaping
- *	fingerprint.c	what identifies the computation behind an entry
- *	entry.c			the binary entry format: encode, decode, validate
- *	query.c			read-only check and execution of a query into JSON
- *	track.c			automatic invalidation: commits recorded in shared memory,
- *					what each query read, whether an entry is still valid
  *	cache_query.c	cache_aside_query(): the cache-aside logic
- *	cache_admin.c	cache_invalidate(), cache_get_ttl(), cache_set_ttl()
+ *	cache_admin.c	cache_invalidate() (and its repeat after commit),
+ *					cache_get_ttl(), cache_set_ttl(), cache_dependencies()
+ *	fill.c			recording what a query reads while its result is
+ *					computed, and whether that result may be stored
+ *	validity.c		whether an entry may be served, or a result stored, in
+ *					this transaction
+ *	commits.c		this backend's writing transactions, recorded in the
+ *					commit ledger at pre-commit, commit, prepare and abort
+ *	writeset.c		what this transaction wrote: relations and ancestors
+ *	lockscan.c		the relations this backend holds writing locks on, read
+ *					from PostgreSQL 15's lock manager (the one file tied to
+ *					one version's private layout)
+ *	prepared.c		the registry of prepared transactions that wrote
+ *	ledger.c		the commit ledger in shared memory
+ *	privs.c			privilege checks: encoded from what a query passes,
+ *					made again on hits
+ *	store.c			the entry store: entries in Redis by name, the failure
+ *					policy
+ *	redis.c			the transport to Redis (the only file that includes
+ *					hiredis)
+ *	keyspace.c		Redis key names and glob escaping
+ *	entry.c			the binary entry format (offsets in entry.h)
+ *	fingerprint.c	what identifies the computation behind an entry
+ *	query.c			read-only check and execution of a query into JSON
+ *	config.c		the cacheaside.* settings
+ *
+ * This file installs every hook and callback, in one place, and does
+ * nothing else: each hook hands what it sees to the module that uses it
+ * and chains to the hook installed before it.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "catalog/objectaccess.h"
+#include "executor/executor.h"
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "optimizer/planner.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/inval.h"
 
 #include "cache_admin.h"
+#include "commits.h"
 #include "config.h"
-#include "privs.h"
-#include "track.h"
+#include "fill.h"
+#include "ledger.h"
+#include "prepared.h"
+#include "writeset.h"
 
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
+/* Hooks installed before ours */
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
+static planner_hook_type prev_planner_hook = NULL;
+static object_access_hook_type prev_object_access_hook = NULL;
+
+
+/* ----------------------------------------------------------------
+ * Shared memory (preloaded only)
+ * ----------------------------------------------------------------
+ */
+
+static void
+cacheaside_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(add_size(ledger_shmem_size(),
+									prepared_shmem_size()));
+}
+
+static void
+cacheaside_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	ledger_shmem_init();
+	prepared_shmem_init();
+	LWLockRelease(AddinShmemInitLock);
+}
+
+
+/* ----------------------------------------------------------------
+ * What queries do, for the fills in progress (fill.c)
+ * ----------------------------------------------------------------
+ */
+
+static void
+cacheaside_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	fill_executor_start(queryDesc);
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+static void
+cacheaside_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
+					   uint64 count, bool execute_once)
+{
+	fill_executor_run(queryDesc);
+	if (prev_ExecutorRun)
+		prev_ExecutorRun(queryDesc, direction, count, execute_once);
+	else
+		standard_ExecutorRun(queryDesc, direction, count, execute_once);
+}
+
+static void
+cacheaside_ExecutorEnd(QueryDesc *queryDesc)
+{
+	fill_executor_end(queryDesc);
+	if (prev_ExecutorEnd)
+		prev_ExecutorEnd(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+}
+
+static PlannedStmt *
+cacheaside_planner(Query *parse, const char *query_string, int cursorOptions,
+				   ParamListInfo boundParams)
+{
+	fill_planner(parse);
+	if (prev_planner_hook)
+		return prev_planner_hook(parse, query_string, cursorOptions,
+								 boundParams);
+	return standard_planner(parse, query_string, cursorOptions, boundParams);
+}
+
+static void
+cacheaside_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+						 int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+	fill_object_access(access, objectId, arg);
+}
+
+
+/* ----------------------------------------------------------------
+ * The ends of transactions
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * One callback for every part that acts at the ends of a transaction, in
+ * this order:
+ *
+ *	pre-prepare	cache_invalidate's refusal first, before anything is
+ *				recorded; then the ledger's record of the prepared
+ *				transaction.
+ *	commit		the ledger first: the commit is recorded, so that no
+ *				entry of what it wrote is served or stored any more; only
+ *				then cache_invalidate's repeat in Redis, which waits on
+ *				Redis and which a concurrent refill must not be able to
+ *				undo.
+ *	end			then any fill left behind by an error is forgotten.
+ */
+static void
+cacheaside_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			commits_pre_commit();
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			cache_admin_pre_prepare();
+			commits_pre_prepare();
+			break;
+		case XACT_EVENT_COMMIT:
+			commits_commit();
+			cache_admin_commit();
+			fill_reset();
+			break;
+		case XACT_EVENT_PREPARE:
+			commits_prepare();
+			cache_admin_forget();
+			fill_reset();
+			break;
+		case XACT_EVENT_ABORT:
+			commits_abort();
+			cache_admin_forget();
+			fill_reset();
+			break;
+		default:
+			break;
+	}
+}
+
+
+/* ----------------------------------------------------------------
+ * Set-up
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Every backend that loads the library records fills and repeats
+ * invalidations; shared memory (the ledger and the registry of prepared
+ * transactions) and the cache of parents need shared_preload_libraries.
+ */
 void
 _PG_init(void)
 {
 	config_define_gucs();
-	/*
-	 * Transaction callbacks run last registered first: track.c records the
-	 * commit before cache_admin.c repeats invalidations in Redis.
-	 */
-	cache_admin_init();
-	track_init();
-	privs_init();
+
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = cacheaside_ExecutorStart;
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = cacheaside_ExecutorRun;
+	prev_ExecutorEnd = ExecutorEnd_hook;
+	ExecutorEnd_hook = cacheaside_ExecutorEnd;
+	prev_planner_hook = planner_hook;
+	planner_hook = cacheaside_planner;
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = cacheaside_object_access;
+	RegisterXactCallback(cacheaside_xact_callback, NULL);
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = cacheaside_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = cacheaside_shmem_startup;
+	CacheRegisterRelcacheCallback(writeset_relcache_callback, (Datum) 0);
 }

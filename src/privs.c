@@ -4,10 +4,13 @@
  *	  Privilege checks recorded while a query is cached, repeated on hits.
  *
  * A hit returns rows without running the query, so it would skip every
- * privilege check PostgreSQL makes when the query runs.  While a fill runs
- * (track.c), the checks the query passes are recorded, with the role each
- * was made for, and stored in the entry (entry.c); a hit makes them again,
- * against the catalogs as they are now.  What is recorded:
+ * privilege check PostgreSQL makes when the query runs.  While a fill runs,
+ * the hooks of fill.c hand what the executor, the planner and the parser
+ * check to this file, which encodes the checks the query passes, with the
+ * role each was made for (entry.h); they are stored in the entry, and a hit
+ * makes them again, against the catalogs as they are now (privs_check).
+ * This file only encodes and checks: it keeps no state, and which results
+ * may be stored is fill.c's to decide.  What is recorded:
  *
  *	- relations: every range-table entry the executor checks, with its
  *	  required privileges, the columns read and the role checked
@@ -36,10 +39,10 @@
  * (a check recorded that the query no longer makes), its rows are returned
  * and not stored.  So a hit never refuses what the query would allow.
  *
- * Not stored (track.c, cache_query.c): results of a fill that switched
- * roles or called set_config (which can switch roles and back unseen),
- * read a cursor opened before it, or read large objects (whose privileges
- * are checked inside the functions that read them).
+ * Not stored (fill.c): results of a fill that switched roles or called
+ * set_config (which can switch roles and back unseen), read a cursor
+ * opened before it, or read large objects (whose privileges are checked
+ * inside the functions that read them).
  *
  * Row-level security: a result is neither stored nor served when
  * row-level security applies to any relation read, for the role it is
@@ -53,14 +56,11 @@
 
 #include "access/htup_details.h"
 #include "access/sysattr.h"
-#include "catalog/namespace.h"
-#include "catalog/objectaccess.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_proc.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
-#include "optimizer/planner.h"
 #include "utils/acl.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -69,10 +69,6 @@
 
 #include "entry.h"
 #include "privs.h"
-#include "track.h"
-
-static object_access_hook_type prev_object_access_hook = NULL;
-static planner_hook_type prev_planner_hook = NULL;
 
 /*
  * The version of an object's catalog row (its xmin): any ALTER, GRANT or
@@ -115,58 +111,51 @@ privs_append_unique(StringInfo checks, const char *rec, int len)
 	return true;
 }
 
-/* Record a function or schema check for the current role, if it passes */
-static void
-record_object(uint32 kind, Oid object)
+/*
+ * Append to out the check of EXECUTE on a function (kind
+ * ENTRY_CHECK_FUNCTION) or USAGE on a schema (ENTRY_CHECK_SCHEMA), made
+ * for the current role.  Returns false, appending nothing, when the object
+ * is gone or the check does not pass for the current role: it was made for
+ * another one (aggregate support functions are checked as the aggregate's
+ * owner).
+ */
+bool
+privs_encode_object(uint32 kind, Oid object, StringInfo out)
 {
 	Oid			role = GetUserId();
 	AclResult	aclresult;
 	uint32		version = 0;
-	char		rec[28];
-	StringInfoData buf;
 
 	if (kind == ENTRY_CHECK_FUNCTION)
 	{
-		/* it could change the current role, and back, unseen */
-		if (object == F_SET_CONFIG)
-			track_fill_unstorable("it calls set_config");
-		/* they read cursors, whose rows may have been stored before */
-		if (object == F_CURSOR_TO_XML || object == F_CURSOR_TO_XMLSCHEMA)
-			track_fill_unstorable("it reads a cursor");
 		if (!catalog_row_version(PROCOID, object, &version))
-			return;
+			return false;
 		aclresult = pg_proc_aclcheck(object, role, ACL_EXECUTE);
 	}
 	else
 	{
 		if (!SearchSysCacheExists1(NAMESPACEOID, ObjectIdGetDatum(object)))
-			return;
+			return false;
 		aclresult = pg_namespace_aclcheck(object, role, ACL_USAGE);
 	}
 	if (aclresult != ACLCHECK_OK)
-		return;					/* checked for another role */
-
-	/* a fixed-size check: encode it on the stack */
-	buf.data = rec;
-	buf.len = 0;
-	buf.maxlen = sizeof(rec);
-	buf.cursor = 0;
-	entry_encode_check(&buf, kind, role, object, 0, version, NULL, 0);
-	Assert(buf.len == 24);
-	track_fill_add_check(rec, buf.len);
+		return false;
+	entry_encode_check(out, kind, role, object, 0, version, NULL, 0);
+	return true;
 }
 
 /*
- * Record the privilege checks the executor makes on a plan's range table
- * (as ExecCheckRTPerms does them).
+ * Append to out the privilege checks the executor makes on a plan's range
+ * table (as ExecCheckRTPerms does them).  Returns false when an entry
+ * requires more than SELECT: not a plain read, which cached queries are
+ * not; the other checks are appended all the same.
  */
-void
-privs_record_rtable(List *rtable)
+bool
+privs_encode_rtable(List *rtable, StringInfo out)
 {
 	ListCell   *lc;
-	StringInfoData buf;
+	bool		reads_only = true;
 
-	initStringInfo(&buf);
 	foreach(lc, rtable)
 	{
 		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
@@ -179,8 +168,7 @@ privs_record_rtable(List *rtable)
 			continue;
 		if (rte->requiredPerms != ACL_SELECT)
 		{
-			/* not a plain read: cached queries do not get here */
-			track_fill_unstorable("it needs more than SELECT on a relation");
+			reads_only = false;
 			continue;
 		}
 
@@ -192,86 +180,63 @@ privs_record_rtable(List *rtable)
 		while ((col = bms_next_member(rte->selectedCols, col)) >= 0)
 			columns[ncolumns++] = (uint32) col;
 
-		resetStringInfo(&buf);
-		entry_encode_check(&buf, ENTRY_CHECK_RELATION,
+		entry_encode_check(out, ENTRY_CHECK_RELATION,
 						   OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId(),
 						   rte->relid, (uint32) rte->requiredPerms, version,
 						   columns, ncolumns);
-		track_fill_add_check(buf.data, buf.len);
 		pfree(columns);
 	}
-	pfree(buf.data);
+	return reads_only;
 }
 
 /*
- * Every function a query about to be planned calls: the planner inlines
+ * The functions a query about to be planned calls: the planner inlines
  * simple SQL functions, after checking EXECUTE itself, and the executor
  * then makes no check of its own.
  */
 static bool
-record_functions_walker(Node *node, void *context)
+query_functions_walker(Node *node, List **funcids)
 {
 	if (node == NULL)
 		return false;
 	if (IsA(node, FuncExpr))
-		record_object(ENTRY_CHECK_FUNCTION, ((FuncExpr *) node)->funcid);
+		*funcids = lappend_oid(*funcids, ((FuncExpr *) node)->funcid);
 	else if (IsA(node, OpExpr) || IsA(node, DistinctExpr) ||
 			 IsA(node, NullIfExpr))
 	{
 		OpExpr	   *op = (OpExpr *) node;
 
-		record_object(ENTRY_CHECK_FUNCTION,
-					  OidIsValid(op->opfuncid) ? op->opfuncid : get_opcode(op->opno));
+		*funcids = lappend_oid(*funcids, OidIsValid(op->opfuncid) ?
+							   op->opfuncid : get_opcode(op->opno));
 	}
 	else if (IsA(node, ScalarArrayOpExpr))
 	{
 		ScalarArrayOpExpr *op = (ScalarArrayOpExpr *) node;
 
-		record_object(ENTRY_CHECK_FUNCTION,
-					  OidIsValid(op->opfuncid) ? op->opfuncid : get_opcode(op->opno));
+		*funcids = lappend_oid(*funcids, OidIsValid(op->opfuncid) ?
+							   op->opfuncid : get_opcode(op->opno));
 	}
 	else if (IsA(node, Aggref))
-		record_object(ENTRY_CHECK_FUNCTION, ((Aggref *) node)->aggfnoid);
+		*funcids = lappend_oid(*funcids, ((Aggref *) node)->aggfnoid);
 	else if (IsA(node, WindowFunc))
-		record_object(ENTRY_CHECK_FUNCTION, ((WindowFunc *) node)->winfnoid);
+		*funcids = lappend_oid(*funcids, ((WindowFunc *) node)->winfnoid);
 	else if (IsA(node, Query))
-		return query_tree_walker((Query *) node, record_functions_walker,
-								 context, 0);
-	return expression_tree_walker(node, record_functions_walker, context);
-}
-
-static PlannedStmt *
-privs_planner(Query *parse, const char *query_string, int cursorOptions,
-			  ParamListInfo boundParams)
-{
-	if (track_fill_active())
-		(void) query_tree_walker(parse, record_functions_walker, NULL, 0);
-
-	if (prev_planner_hook)
-		return prev_planner_hook(parse, query_string, cursorOptions,
-								 boundParams);
-	return standard_planner(parse, query_string, cursorOptions, boundParams);
+		return query_tree_walker((Query *) node, query_functions_walker,
+								 funcids, 0);
+	return expression_tree_walker(node, query_functions_walker, funcids);
 }
 
 /*
- * The executor's EXECUTE checks, and the parser's USAGE checks on schemas
- * named explicitly.
+ * The OIDs of every function parse calls (repeats included), for the
+ * EXECUTE checks the planner makes.
  */
-static void
-privs_object_access(ObjectAccessType access, Oid classId, Oid objectId,
-					int subId, void *arg)
+List *
+privs_query_functions(Query *parse)
 {
-	if (prev_object_access_hook)
-		prev_object_access_hook(access, classId, objectId, subId, arg);
+	List	   *funcids = NIL;
 
-	if (!track_fill_active())
-		return;
-	if (access == OAT_FUNCTION_EXECUTE)
-		record_object(ENTRY_CHECK_FUNCTION, objectId);
-	else if (access == OAT_NAMESPACE_SEARCH &&
-			 ((ObjectAccessNamespaceSearch *) arg)->ereport_on_violation &&
-			 !isAnyTempNamespace(objectId))
-		record_object(ENTRY_CHECK_SCHEMA, objectId);
+	(void) query_tree_walker(parse, query_functions_walker, &funcids, 0);
+	return funcids;
 }
 
 /*
@@ -390,16 +355,4 @@ privs_check(const char *checks, size_t len)
 		}
 	}
 	return row_security ? PRIVS_ROW_SECURITY : NULL;
-}
-
-/*
- * Called from _PG_init, in every backend that loads the library.
- */
-void
-privs_init(void)
-{
-	prev_object_access_hook = object_access_hook;
-	object_access_hook = privs_object_access;
-	prev_planner_hook = planner_hook;
-	planner_hook = privs_planner;
 }

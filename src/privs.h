@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * privs.h
- *	  Privilege checks recorded while a query is cached, repeated on hits.
+ *	  Privilege checks: encoded from what a query passes, made again on hits.
  *
  *-------------------------------------------------------------------------
  */
@@ -9,10 +9,12 @@
 #define CACHEASIDE_PRIVS_H
 
 #include "lib/stringinfo.h"
+#include "nodes/parsenodes.h"
 #include "nodes/pg_list.h"
 
-extern void privs_init(void);
-extern void privs_record_rtable(List *rtable);
+extern bool privs_encode_rtable(List *rtable, StringInfo out);
+extern bool privs_encode_object(uint32 kind, Oid object, StringInfo out);
+extern List *privs_query_functions(Query *parse);
 extern bool privs_append_unique(StringInfo checks, const char *rec, int len);
 extern const char *privs_check(const char *checks, size_t len);
 

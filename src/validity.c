@@ -1,0 +1,262 @@
+/*-------------------------------------------------------------------------
+ *
+ * validity.c
+ *	  Whether an entry may be served, or a result stored, in this
+ *	  transaction.
+ *
+ * The same rules decide for every entry, wherever its bytes came from:
+ *
+ *	commits		with the library preloaded, no commit recorded in the
+ *				ledger (ledger.c) since the entry's "as of" wrote what it
+ *				read, none is writing it now, the cluster has not restarted
+ *				(epoch), and nothing unseen may have committed since
+ *				(prepared transactions, prepared.c);
+ *	own writes	this transaction has not written what it read;
+ *	snapshot	a REPEATABLE READ transaction is served only entries its
+ *				snapshot sees exactly (every writer of what it read is
+ *				older than the snapshot's xmin), and stores nothing: its
+ *				snapshot may be older than commits the ledger counts;
+ *				a SERIALIZABLE one is served nothing, since a hit would
+ *				take no predicate locks;
+ *	privileges	every privilege check the query passed is made again for
+ *				its role (privs.c).
+ *
+ * With cacheaside.auto_invalidate off, or where commits are not tracked
+ * (no preloading, a standby), hits skip the check of commits and go by TTL
+ * only; own writes and privileges are still checked.
+ *
+ * Each function returns NULL when the entry may be used, or a short reason
+ * why not, which callers log at DEBUG1.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "miscadmin.h"
+#include "utils/snapmgr.h"
+
+#include "config.h"
+#include "ledger.h"
+#include "prepared.h"
+#include "privs.h"
+#include "validity.h"
+#include "writeset.h"
+
+/* What checking against commits found */
+typedef enum CommitVerdict
+{
+	COMMITS_VALID,				/* nothing the entry read changed since */
+	COMMITS_CHANGED,			/* a commit wrote what the entry read, or is
+								 * committing now, or the cluster restarted */
+	COMMITS_WRITTEN,			/* this transaction wrote what the entry read */
+	COMMITS_SNAPSHOT			/* this transaction's snapshot may not see
+								 * every commit the entry saw */
+} CommitVerdict;
+
+/* One message per backend about tracking being unavailable */
+static bool unavailable_warned = false;
+
+/*
+ * What this session can do about writes.  Says once per backend why
+ * entries cannot be checked against commits, unless automatic
+ * invalidation was turned off on purpose.
+ */
+TrackMode
+validity_mode(void)
+{
+	if (!cacheaside_auto_invalidate)
+		return TRACK_TTL_ONLY;
+	if (ledger_attached() && !RecoveryInProgress())
+		return TRACK_ON;
+
+	if (!unavailable_warned)
+	{
+		unavailable_warned = true;
+		if (!ledger_attached())
+			ereport(WARNING,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cacheaside: automatic invalidation is off because cacheaside is not in shared_preload_libraries"),
+					 errdetail("Cached results stay until their TTL ends or cache_invalidate() removes them."),
+					 errhint("Add cacheaside to shared_preload_libraries and restart the server, or set cacheaside.auto_invalidate to off to silence this warning.")));
+		else
+			ereport(WARNING,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cacheaside: automatic invalidation is not available during recovery"),
+					 errdetail("Writes replayed from the primary are not tracked; cached results stay until their TTL ends."),
+					 errhint("Set cacheaside.auto_invalidate to off to silence this warning.")));
+	}
+	return TRACK_UNAVAILABLE;
+}
+
+/*
+ * Can entries stored now be checked against later commits?
+ */
+bool
+validity_writes_tracked(void)
+{
+	return ledger_attached() && !RecoveryInProgress();
+}
+
+uint64
+validity_epoch(void)
+{
+	return ledger_epoch();
+}
+
+/*
+ * The sequence number to record as an entry's "as of": read before the
+ * fill's query takes its snapshot.
+ */
+uint64
+validity_as_of(void)
+{
+	/*
+	 * The first fill of a start must not begin before those are recorded,
+	 * and prepared transactions that ended must count before it begins.
+	 */
+	(void) prepared_recovered_recorded();
+	prepared_settle();
+	return ledger_sequence();
+}
+
+/*
+ * What makes every entry of this database made at (epoch, as_of) invalid,
+ * whatever it read: another start of the server, prepared transactions
+ * of the start not recorded yet or recorded after it began, or a commit
+ * that wrote the whole database.  Settles ended prepared transactions
+ * first.  Adds the database slot's writers to *last_xid.
+ */
+static bool
+database_changed(uint64 epoch, uint64 as_of, uint64 *last_xid)
+{
+	if (epoch != ledger_epoch() || !prepared_recovered_recorded() ||
+		as_of < ledger_valid_from())
+		return true;
+	prepared_settle();
+	return ledger_slot_changed(ledger_slot_of(MyDatabaseId, InvalidOid),
+							   as_of, last_xid);
+}
+
+/*
+ * May an entry made at (epoch, as_of) from relids be served, or a result
+ * just computed from them be stored, in this transaction?
+ */
+static CommitVerdict
+check_commits(const Oid *relids, int nrelids, uint64 epoch, uint64 as_of)
+{
+	uint64		last_xid = 0;
+
+	if (database_changed(epoch, as_of, &last_xid))
+		return COMMITS_CHANGED;
+	for (int i = 0; i < nrelids; i++)
+		if (ledger_slot_changed(ledger_slot_of(MyDatabaseId, relids[i]),
+								as_of, &last_xid))
+			return COMMITS_CHANGED;
+
+	if (writeset_written_by_me(relids, nrelids))
+		return COMMITS_WRITTEN;
+
+	/*
+	 * A transaction snapshot sees exactly the commits the entry saw only if
+	 * every commit that wrote these relations is visible to it: all writers
+	 * older than the snapshot's xmin are.
+	 */
+	if (IsolationUsesXactSnapshot() && last_xid != 0 &&
+		last_xid >= U64FromFullTransactionId(ledger_full_xid(GetTransactionSnapshot()->xmin)))
+		return COMMITS_SNAPSHOT;
+	return COMMITS_VALID;
+}
+
+/*
+ * May this session be served a decoded entry of its computation (same
+ * fingerprint)?  mode is validity_mode() of the call.
+ */
+const char *
+validity_servable(const CacheEntry *entry, TrackMode mode)
+{
+	CommitVerdict verdict;
+
+	if (mode != TRACK_ON)
+	{
+		/* TTL only: but never an entry this transaction's writes affect */
+		verdict = writeset_written_by_me(entry->relations, entry->nrelations) ?
+			COMMITS_WRITTEN : COMMITS_VALID;
+	}
+	else if (!(entry->flags & ENTRY_TRACKED))
+		verdict = COMMITS_CHANGED;	/* made where writes were not tracked */
+	else if (IsolationIsSerializable())
+		return "the transaction is serializable, and a hit would take no predicate locks";
+	else
+		verdict = check_commits(entry->relations, entry->nrelations,
+								entry->epoch, entry->as_of);
+
+	switch (verdict)
+	{
+		case COMMITS_VALID:
+			break;
+		case COMMITS_CHANGED:
+			return "what it read has changed";
+		case COMMITS_WRITTEN:
+			return "this transaction wrote what it read";
+		case COMMITS_SNAPSHOT:
+			return "this transaction's snapshot is older than the entry";
+	}
+
+	/*
+	 * The privilege checks running the query would make.  When one fails,
+	 * the query runs instead: it raises PostgreSQL's own error (42501) if
+	 * it must.
+	 */
+	return privs_check(entry->checks, entry->checks_len);
+}
+
+/*
+ * May a result just computed from relids be stored, as far as commits go?
+ * tracked: writes were tracked when its query began, and as_of is the
+ * sequence number read then.
+ */
+const char *
+validity_storable(const Oid *relids, int nrelids, bool tracked,
+				  uint64 as_of)
+{
+	CommitVerdict verdict;
+
+	if (tracked)
+		verdict = check_commits(relids, nrelids, ledger_epoch(), as_of);
+	else if (writeset_written_by_me(relids, nrelids))
+		verdict = COMMITS_WRITTEN;
+	else if (IsolationUsesXactSnapshot())
+		verdict = COMMITS_SNAPSHOT; /* cannot tell how old it is */
+	else
+		verdict = COMMITS_VALID;
+
+	switch (verdict)
+	{
+		case COMMITS_VALID:
+			break;
+		case COMMITS_CHANGED:
+			return "what it read changed while it ran";
+		case COMMITS_WRITTEN:
+			return "this transaction wrote what it read";
+		case COMMITS_SNAPSHOT:
+			return "this transaction's snapshot may miss committed writes";
+	}
+	return NULL;
+}
+
+/*
+ * Has a commit written relid since an entry made at (epoch, as_of), or is
+ * one writing it now?  Only for reporting: hits use validity_servable().
+ */
+bool
+validity_relation_changed(Oid relid, uint64 epoch, uint64 as_of)
+{
+	uint64		last_xid = 0;
+
+	return database_changed(epoch, as_of, &last_xid) ||
+		ledger_slot_changed(ledger_slot_of(MyDatabaseId, relid), as_of,
+							&last_xid);
+}

@@ -68,10 +68,10 @@ decode_one(const uint8 *data, size_t size, bool fix_crc)
 		pg_crc32c	crc;
 
 		INIT_CRC32C(crc);
-		COMP_CRC32C(crc, buf + 12, size - 12);
+		COMP_CRC32C(crc, buf + ENTRY_OFF_FLAGS, size - ENTRY_OFF_FLAGS);
 		FIN_CRC32C(crc);
 		crc = pg_hton32(crc);
-		memcpy(buf + 8, &crc, sizeof(crc));
+		memcpy(buf + ENTRY_OFF_CRC, &crc, sizeof(crc));
 	}
 
 	invalid = entry_decode(buf, size, &entry);
@@ -128,7 +128,7 @@ int
 LLVMFuzzerTestOneInput(const uint8 *data, size_t size)
 {
 	decode_one(data, size, false);
-	if (size >= 12)
+	if (size >= ENTRY_OFF_FLAGS)
 		decode_one(data, size, true);
 	return 0;
 }

@@ -1,5 +1,8 @@
 #!/usr/bin/python3
-"""Write seed entries of format 3 (see src/entry.c) into fuzz/corpus/."""
+"""Write seed entries of format 3 (laid out in src/entry.h) into fuzz/corpus/.
+
+An encoder of its own, on purpose: seeds made by the code under test would
+share its mistakes."""
 
 import os
 import struct

@@ -3,40 +3,11 @@
  * entry.c
  *	  The format of a cache entry, independent of where its bytes are kept.
  *
- * An entry is a header followed by the JSON text.  All integers are
- * big-endian.  Version 3:
- *
- *	offset	size
- *	0		4	magic "CAE" and the format version (3)
- *	4		4	header length H: a multiple of 8, at least 80
- *	8		4	CRC-32C of every byte from offset 12 to the end
- *	12		4	flags: 1 = tracked (the next two fields are meaningful)
- *	16		8	creation time (TimestampTz)
- *	24		32	fingerprint of the computation (fingerprint.c)
- *	56		4	number of relations N the query read
- *	60		4	length C of the privilege checks, in bytes
- *	64		8	epoch: the start of the cluster the entry was made in
- *	72		8	as of: the commit sequence number its query saw (track.c)
- *	80		4*N	relation OIDs
- *	80+4N	C	privilege checks the query passed (privs.c), each:
- *				4 kind, 4 role, 4 object, 4 privileges, 4 version,
- *				4 number of columns K, 4*K columns.  Relation: the
- *				privileges required (SELECT), the xmin of its pg_class
- *				row, the columns read, as attribute number -
- *				FirstLowInvalidHeapAttributeNumber.  Function:
- *				privileges 0, the xmin of its pg_proc row, K = 0.
- *				Schema: privileges 0, version 0, K = 0.
- *	...			zero padding up to H
- *	H		...	the JSON text (the rest of the value)
+ * The layout is described in entry.h, with a name for each offset.
  *
  * Decoding checks everything it reads against the length it was given, so
  * any byte string, truncated, corrupt or hostile, is either a valid entry
  * or refused with a reason; a refused entry is a cache miss.
- *
- * The header length is a multiple of 8 so that, in a MAXALIGNed buffer,
- * the four bytes before the payload are aligned: once decoded, they are
- * overwritten with a varlena header and the payload is returned as a text
- * datum without being copied (entry_payload_text).
  *
  *-------------------------------------------------------------------------
  */
@@ -49,9 +20,6 @@
 #include "utils/acl.h"
 
 #include "entry.h"
-
-#define ENTRY_MAGIC			"CAE"
-#define ENTRY_MAX_RELATIONS	100000
 
 static inline uint32
 read_u32(const char *p)
@@ -72,16 +40,23 @@ read_u64(const char *p)
 }
 
 static inline void
-append_u32(StringInfo buf, uint32 v)
+write_u32(char *p, uint32 v)
 {
 	v = pg_hton32(v);
-	appendBinaryStringInfo(buf, (char *) &v, sizeof(v));
+	memcpy(p, &v, sizeof(v));
 }
 
 static inline void
-append_u64(StringInfo buf, uint64 v)
+write_u64(char *p, uint64 v)
 {
 	v = pg_hton64(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+static inline void
+append_u32(StringInfo buf, uint32 v)
+{
+	v = pg_hton32(v);
 	appendBinaryStringInfo(buf, (char *) &v, sizeof(v));
 }
 
@@ -103,12 +78,15 @@ entry_encode_check(StringInfo buf, uint32 kind, Oid role, Oid object,
 				   uint32 privileges, uint32 version,
 				   const uint32 *columns, uint32 ncolumns)
 {
-	append_u32(buf, kind);
-	append_u32(buf, role);
-	append_u32(buf, object);
-	append_u32(buf, privileges);
-	append_u32(buf, version);
-	append_u32(buf, ncolumns);
+	char		fixed[ENTRY_CHECK_FIXED_SIZE];
+
+	write_u32(fixed + ENTRY_CHECK_OFF_KIND, kind);
+	write_u32(fixed + ENTRY_CHECK_OFF_ROLE, role);
+	write_u32(fixed + ENTRY_CHECK_OFF_OBJECT, object);
+	write_u32(fixed + ENTRY_CHECK_OFF_PRIVILEGES, privileges);
+	write_u32(fixed + ENTRY_CHECK_OFF_VERSION, version);
+	write_u32(fixed + ENTRY_CHECK_OFF_NCOLUMNS, ncolumns);
+	appendBinaryStringInfo(buf, fixed, sizeof(fixed));
 	for (uint32 i = 0; i < ncolumns; i++)
 		append_u32(buf, columns[i]);
 }
@@ -122,18 +100,18 @@ entry_check_next(const char *p, const char *end, EntryCheck *check)
 {
 	size_t		left = end - p;
 
-	if (left < 24)
+	if (left < ENTRY_CHECK_FIXED_SIZE)
 		return NULL;
-	check->kind = read_u32(p);
-	check->role = read_u32(p + 4);
-	check->object = read_u32(p + 8);
-	check->privileges = read_u32(p + 12);
-	check->version = read_u32(p + 16);
-	check->ncolumns = read_u32(p + 20);
-	check->columns = p + 24;
+	check->kind = read_u32(p + ENTRY_CHECK_OFF_KIND);
+	check->role = read_u32(p + ENTRY_CHECK_OFF_ROLE);
+	check->object = read_u32(p + ENTRY_CHECK_OFF_OBJECT);
+	check->privileges = read_u32(p + ENTRY_CHECK_OFF_PRIVILEGES);
+	check->version = read_u32(p + ENTRY_CHECK_OFF_VERSION);
+	check->ncolumns = read_u32(p + ENTRY_CHECK_OFF_NCOLUMNS);
+	check->columns = p + ENTRY_CHECK_FIXED_SIZE;
 	if (check->kind < ENTRY_CHECK_RELATION || check->kind > ENTRY_CHECK_SCHEMA)
 		return NULL;
-	if (check->ncolumns > (left - 24) / 4)
+	if (check->ncolumns > (left - ENTRY_CHECK_FIXED_SIZE) / 4)
 		return NULL;
 	if (check->kind == ENTRY_CHECK_RELATION)
 	{
@@ -152,7 +130,7 @@ entry_check_next(const char *p, const char *end, EntryCheck *check)
 	else if (check->ncolumns != 0 || check->privileges != 0 ||
 			 (check->kind == ENTRY_CHECK_SCHEMA && check->version != 0))
 		return NULL;
-	return p + 24 + 4 * (size_t) check->ncolumns;
+	return p + ENTRY_CHECK_FIXED_SIZE + 4 * (size_t) check->ncolumns;
 }
 
 /* Column i of a decoded relation check */
@@ -172,6 +150,7 @@ void
 entry_encode_header(StringInfo buf, const CacheEntry *entry)
 {
 	size_t		hlen = entry_header_size(entry->nrelations, entry->checks_len);
+	char		fixed[ENTRY_FIXED_SIZE];
 	pg_crc32c	crc;
 
 	Assert(buf->len == 0);
@@ -180,18 +159,19 @@ entry_encode_header(StringInfo buf, const CacheEntry *entry)
 	if (entry->checks_len > ENTRY_MAX_CHECK_BYTES)
 		elog(ERROR, "cache entry carries too many privilege checks");
 
-	appendBinaryStringInfo(buf, ENTRY_MAGIC, 3);
-	appendStringInfoChar(buf, (char) ENTRY_VERSION);
-	append_u32(buf, (uint32) hlen);
-	append_u32(buf, 0);			/* CRC, filled in below */
-	append_u32(buf, entry->flags);
-	append_u64(buf, (uint64) entry->created);
-	appendBinaryStringInfo(buf, (const char *) entry->fingerprint,
-						   FINGERPRINT_LEN);
-	append_u32(buf, (uint32) entry->nrelations);
-	append_u32(buf, (uint32) entry->checks_len);
-	append_u64(buf, entry->epoch);
-	append_u64(buf, entry->as_of);
+	memcpy(fixed + ENTRY_OFF_MAGIC, ENTRY_MAGIC, 3);
+	fixed[ENTRY_OFF_VERSION] = (char) ENTRY_VERSION;
+	write_u32(fixed + ENTRY_OFF_HEADER_LEN, (uint32) hlen);
+	write_u32(fixed + ENTRY_OFF_CRC, 0);	/* filled in below */
+	write_u32(fixed + ENTRY_OFF_FLAGS, entry->flags);
+	write_u64(fixed + ENTRY_OFF_CREATED, (uint64) entry->created);
+	memcpy(fixed + ENTRY_OFF_FINGERPRINT, entry->fingerprint,
+		   FINGERPRINT_LEN);
+	write_u32(fixed + ENTRY_OFF_NRELATIONS, (uint32) entry->nrelations);
+	write_u32(fixed + ENTRY_OFF_CHECKS_LEN, (uint32) entry->checks_len);
+	write_u64(fixed + ENTRY_OFF_EPOCH, entry->epoch);
+	write_u64(fixed + ENTRY_OFF_AS_OF, entry->as_of);
+	appendBinaryStringInfo(buf, fixed, sizeof(fixed));
 	for (int i = 0; i < entry->nrelations; i++)
 		append_u32(buf, entry->relations[i]);
 	appendBinaryStringInfo(buf, entry->checks, entry->checks_len);
@@ -199,11 +179,11 @@ entry_encode_header(StringInfo buf, const CacheEntry *entry)
 		appendStringInfoChar(buf, '\0');
 
 	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, buf->data + 12, buf->len - 12);
+	COMP_CRC32C(crc, buf->data + ENTRY_OFF_FLAGS,
+				buf->len - ENTRY_OFF_FLAGS);
 	COMP_CRC32C(crc, entry->payload, entry->payload_len);
 	FIN_CRC32C(crc);
-	crc = pg_hton32(crc);
-	memcpy(buf->data + 8, &crc, sizeof(crc));
+	write_u32(buf->data + ENTRY_OFF_CRC, crc);
 }
 
 /*
@@ -223,34 +203,34 @@ entry_decode(char *data, size_t len, CacheEntry *entry)
 
 	if (len < ENTRY_FIXED_SIZE)
 		return "shorter than an entry header";
-	if (memcmp(data, ENTRY_MAGIC, 3) != 0)
+	if (memcmp(data + ENTRY_OFF_MAGIC, ENTRY_MAGIC, 3) != 0)
 		return "not a cacheaside entry";
-	if ((uint8) data[3] != ENTRY_VERSION)
+	if ((uint8) data[ENTRY_OFF_VERSION] != ENTRY_VERSION)
 		return "unknown entry format version";
 
-	hlen = read_u32(data + 4);
-	nrel = read_u32(data + 56);
-	clen = read_u32(data + 60);
+	hlen = read_u32(data + ENTRY_OFF_HEADER_LEN);
+	nrel = read_u32(data + ENTRY_OFF_NRELATIONS);
+	clen = read_u32(data + ENTRY_OFF_CHECKS_LEN);
 	if (nrel > ENTRY_MAX_RELATIONS || clen > ENTRY_MAX_CHECK_BYTES ||
 		hlen != entry_header_size(nrel, clen) || hlen > len)
 		return "truncated or malformed header";
 
 	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, data + 12, len - 12);
+	COMP_CRC32C(crc, data + ENTRY_OFF_FLAGS, len - ENTRY_OFF_FLAGS);
 	FIN_CRC32C(crc);
-	if (crc != read_u32(data + 8))
+	if (crc != read_u32(data + ENTRY_OFF_CRC))
 		return "checksum mismatch";
 
-	entry->flags = read_u32(data + 12);
+	entry->flags = read_u32(data + ENTRY_OFF_FLAGS);
 	if ((entry->flags & ~ENTRY_TRACKED) != 0)
 		return "unknown entry flags";
 
-	entry->epoch = read_u64(data + 64);
-	entry->as_of = read_u64(data + 72);
+	entry->epoch = read_u64(data + ENTRY_OFF_EPOCH);
+	entry->as_of = read_u64(data + ENTRY_OFF_AS_OF);
 	if (!(entry->flags & ENTRY_TRACKED) && (entry->epoch | entry->as_of) != 0)
 		return "malformed header";
-	entry->created = (TimestampTz) read_u64(data + 16);
-	memcpy(entry->fingerprint, data + 24, FINGERPRINT_LEN);
+	entry->created = (TimestampTz) read_u64(data + ENTRY_OFF_CREATED);
+	memcpy(entry->fingerprint, data + ENTRY_OFF_FINGERPRINT, FINGERPRINT_LEN);
 	entry->payload = data + hlen;
 	entry->payload_len = len - hlen;
 	if (entry->payload_len < 2 || entry->payload[0] != '[' ||

@@ -3,6 +3,54 @@
  * entry.h
  *	  The format of a cache entry, independent of where its bytes are kept.
  *
+ * This header is the one description of the format: README.md points here,
+ * entry.c reads and writes it through these names.
+ *
+ * An entry is a header followed by the JSON text.  All integers are
+ * big-endian.  Version 3:
+ *
+ *	offset	size
+ *	0		3	magic "CAE"								ENTRY_OFF_MAGIC
+ *	3		1	format version (3)						ENTRY_OFF_VERSION
+ *	4		4	header length H: a multiple of 8, at	ENTRY_OFF_HEADER_LEN
+ *				least ENTRY_FIXED_SIZE
+ *	8		4	CRC-32C of every byte from offset 12	ENTRY_OFF_CRC
+ *				to the end of the value
+ *	12		4	flags: ENTRY_TRACKED = the epoch and	ENTRY_OFF_FLAGS
+ *				as-of fields are meaningful
+ *	16		8	creation time (TimestampTz)				ENTRY_OFF_CREATED
+ *	24		32	fingerprint of the computation			ENTRY_OFF_FINGERPRINT
+ *				(fingerprint.c)
+ *	56		4	number N of relations the query read	ENTRY_OFF_NRELATIONS
+ *	60		4	length C of the privilege checks		ENTRY_OFF_CHECKS_LEN
+ *	64		8	epoch: the start of the cluster the		ENTRY_OFF_EPOCH
+ *				entry was made in (ledger.c)
+ *	72		8	as of: the commit sequence number its	ENTRY_OFF_AS_OF
+ *				query saw (ledger.c)
+ *	80		4*N	relation OIDs							ENTRY_FIXED_SIZE
+ *	80+4N	C	privilege checks the query passed (privs.c), one after
+ *				the other, each ENTRY_CHECK_FIXED_SIZE bytes and then
+ *				4*K column numbers:
+ *					0	4	kind (ENTRY_CHECK_*)		ENTRY_CHECK_OFF_KIND
+ *					4	4	role checked				ENTRY_CHECK_OFF_ROLE
+ *					8	4	object OID					ENTRY_CHECK_OFF_OBJECT
+ *					12	4	privileges					ENTRY_CHECK_OFF_PRIVILEGES
+ *					16	4	version						ENTRY_CHECK_OFF_VERSION
+ *					20	4	number K of columns			ENTRY_CHECK_OFF_NCOLUMNS
+ *					24	4*K	columns
+ *				Relation: the privileges required (SELECT), the xmin of
+ *				its pg_class row, the columns read, as attribute number -
+ *				FirstLowInvalidHeapAttributeNumber.  Function: privileges
+ *				0, the xmin of its pg_proc row, K = 0.  Schema: privileges
+ *				0, version 0, K = 0.
+ *	...			zero padding up to H
+ *	H		...	the JSON text (the rest of the value)
+ *
+ * The header length is a multiple of 8 so that, in a MAXALIGNed buffer,
+ * the four bytes before the payload are aligned: once decoded, they are
+ * overwritten with a varlena header and the payload is returned as a text
+ * datum without being copied (entry_payload_text).
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef CACHEASIDE_ENTRY_H
@@ -13,13 +61,39 @@
 
 #include "fingerprint.h"
 
+#define ENTRY_MAGIC			"CAE"
 #define ENTRY_VERSION		3
-#define ENTRY_FIXED_SIZE	80
+
+/* Offsets of the fields of the header (see above) */
+#define ENTRY_OFF_MAGIC			0
+#define ENTRY_OFF_VERSION		3
+#define ENTRY_OFF_HEADER_LEN	4
+#define ENTRY_OFF_CRC			8
+#define ENTRY_OFF_FLAGS			12	/* the CRC covers from here */
+#define ENTRY_OFF_CREATED		16
+#define ENTRY_OFF_FINGERPRINT	24
+#define ENTRY_OFF_NRELATIONS	56
+#define ENTRY_OFF_CHECKS_LEN	60
+#define ENTRY_OFF_EPOCH			64
+#define ENTRY_OFF_AS_OF			72
+#define ENTRY_FIXED_SIZE		80	/* the relation OIDs begin here */
+
+/* Offsets of the fields of one privilege check */
+#define ENTRY_CHECK_OFF_KIND		0
+#define ENTRY_CHECK_OFF_ROLE		4
+#define ENTRY_CHECK_OFF_OBJECT		8
+#define ENTRY_CHECK_OFF_PRIVILEGES	12
+#define ENTRY_CHECK_OFF_VERSION		16
+#define ENTRY_CHECK_OFF_NCOLUMNS	20
+#define ENTRY_CHECK_FIXED_SIZE		24	/* the columns begin here */
+
+/* Most relations an entry may depend on */
+#define ENTRY_MAX_RELATIONS	100000
 
 /* Most bytes of privilege checks an entry may carry */
 #define ENTRY_MAX_CHECK_BYTES	(1024 * 1024)
 
-/* Kinds of privilege checks (see entry.c for their encoding) */
+/* Kinds of privilege checks */
 #define ENTRY_CHECK_RELATION	1	/* privileges on a relation, its columns */
 #define ENTRY_CHECK_FUNCTION	2	/* EXECUTE on a function */
 #define ENTRY_CHECK_SCHEMA		3	/* USAGE on a schema named in the query */

@@ -11,13 +11,20 @@ stored in Redis) on a miss.  The application has no Redis client at all: the
 Redis address is configured once in postgresql.conf (cacheaside.host,
 cacheaside.port).
 
-Writes go through PostgreSQL too: adding a comment inserts it, commits, and
-then calls cache_invalidate() for the affected key.  Invalidation is explicit:
-the extension does not yet notice writes by itself.
+Writes need no cache call either: adding a comment is an INSERT and a COMMIT.
+With cacheaside in shared_preload_libraries, the commit itself makes every
+cached result that read the comments table a miss, before COMMIT returns, so
+the next GET shows the new comment.  On a server that does not preload the
+library, entries live until their TTL unless removed by name: set
+CACHEASIDE_EXPLICIT_INVALIDATE=1 and the application also calls
+cache_invalidate() for the user's key in the transaction of the INSERT.
 
 Configuration, from the environment:
     CACHEASIDE_DSN   libpq connection string, e.g. "host=127.0.0.1 port=5432 dbname=app"
     CACHEASIDE_TTL   seconds a cached result lives (default 600, as in the seed)
+    CACHEASIDE_EXPLICIT_INVALIDATE
+                     1: call cache_invalidate() after each write, for servers
+                     without cacheaside in shared_preload_libraries (default 0)
 
 Run:  CACHEASIDE_DSN=... python3 examples/app.py     (see examples/README.md)
 """
@@ -64,13 +71,21 @@ def comments_key(name, email, prefix=""):
     )
 
 
-def create_app(dsn=None, ttl=None, key_prefix=""):
+def _env_flag(name):
+    return os.environ.get(name, "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+def create_app(dsn=None, ttl=None, key_prefix="", explicit_invalidate=None):
     """Build the Flask application.
 
     dsn         libpq connection string (default: $CACHEASIDE_DSN)
     ttl         seconds for cached results (default: $CACHEASIDE_TTL or 600)
     key_prefix  prepended to every cache key (the tests use it to keep their
                 keys apart from anything else in the database)
+    explicit_invalidate
+                also remove the user's entry with cache_invalidate() when a
+                comment is added (default: $CACHEASIDE_EXPLICIT_INVALIDATE,
+                off); only needed when the server does not preload cacheaside
     """
     app = Flask(__name__)
     app.config["CACHEASIDE_DSN"] = dsn if dsn is not None else os.environ.get(
@@ -80,6 +95,11 @@ def create_app(dsn=None, ttl=None, key_prefix=""):
         ttl if ttl is not None else os.environ.get("CACHEASIDE_TTL", "600")
     )
     app.config["CACHEASIDE_KEY_PREFIX"] = key_prefix
+    app.config["CACHEASIDE_EXPLICIT_INVALIDATE"] = bool(
+        explicit_invalidate
+        if explicit_invalidate is not None
+        else _env_flag("CACHEASIDE_EXPLICIT_INVALIDATE")
+    )
 
     def db():
         if "db" not in g:
@@ -138,14 +158,24 @@ def create_app(dsn=None, ttl=None, key_prefix=""):
                     {"error": f"No user with name={name} and email={email}"}
                 ), 404
             comment_id, user_id = row
-        # Invalidate once the insert has committed: cache_invalidate acts at
-        # once, so called inside the transaction, a reader missing between it
-        # and the COMMIT could store the old rows again.
-        with conn, conn.cursor() as cur:
-            cur.execute(
-                "SELECT cache_invalidate(%s)", (glob_escape(key_for(name, email)),)
-            )
-            (invalidated,) = cur.fetchone()
+            invalidated = None
+            if current_app.config["CACHEASIDE_EXPLICIT_INVALIDATE"]:
+                # Only for servers without cacheaside in
+                # shared_preload_libraries, where the commit at the end of
+                # this block does not make the cached comments a miss.
+                # Called in the INSERT's transaction, cache_invalidate removes
+                # the entry now and again once the transaction has committed,
+                # so old rows a reader stored in between are removed too (a
+                # reader slow enough to store after that second removal can
+                # still leave them until their TTL: only preloading closes
+                # that hole).
+                cur.execute(
+                    "SELECT cache_invalidate(%s)",
+                    (glob_escape(key_for(name, email)),),
+                )
+                (invalidated,) = cur.fetchone()
+        # Committed: with the library preloaded, every cached result that read
+        # comments is now a miss, this user's included.
         return jsonify(
             {
                 "comment_id": comment_id,

@@ -4,9 +4,11 @@
         python3 -m unittest examples/test_app.py -v
 
 The server named by CACHEASIDE_DSN must have cacheaside.host/cacheaside.port
-pointing at a running Redis.  The extension is created if it is missing (that
-needs a superuser).  Everything else the tests make lives in a fresh schema and
-under a key prefix of their own, both removed at the end.
+pointing at a running Redis.  The test of automatic invalidation also needs
+shared_preload_libraries = 'cacheaside' (it is skipped otherwise);
+examples/run_tests starts such a server.  The extension is created if it is
+missing (that needs a superuser).  Everything else the tests make lives in a
+fresh schema and under a key prefix of their own, both removed at the end.
 
 Without CACHEASIDE_DSN the tests are skipped.
 """
@@ -61,10 +63,19 @@ class ExampleAppTest(unittest.TestCase):
         app_dsn = psycopg2.extensions.make_dsn(
             DSN, options="-c search_path=" + cls.search_path
         )
+        # As configured by default: writes leave invalidation to the commit.
         cls.app = example_app.create_app(
-            dsn=app_dsn, ttl=cls.ttl, key_prefix=cls.key_prefix
+            dsn=app_dsn, ttl=cls.ttl, key_prefix=cls.key_prefix,
+            explicit_invalidate=False,
         )
         cls.app.testing = True
+        # For servers that do not preload cacheaside: writes also call
+        # cache_invalidate.  Works with or without preloading.
+        cls.explicit_app = example_app.create_app(
+            dsn=app_dsn, ttl=cls.ttl, key_prefix=cls.key_prefix,
+            explicit_invalidate=True,
+        )
+        cls.explicit_app.testing = True
 
     @classmethod
     def tearDownClass(cls):
@@ -81,6 +92,7 @@ class ExampleAppTest(unittest.TestCase):
 
     def setUp(self):
         self.client = self.app.test_client()
+        self.explicit_client = self.explicit_app.test_client()
 
     # helpers -------------------------------------------------------------
 
@@ -95,6 +107,24 @@ class ExampleAppTest(unittest.TestCase):
 
     def get(self, name, email):
         return self.client.get("/comments", query_string={"name": name, "email": email})
+
+    def automatic_invalidation_off(self):
+        """Why commits do not invalidate on this server, or None if they do."""
+        with self.admin.cursor() as cur:
+            cur.execute(
+                "SELECT current_setting('shared_preload_libraries'), "
+                "current_setting('cacheaside.auto_invalidate', true), "
+                "pg_is_in_recovery()"
+            )
+            preload, auto, recovery = cur.fetchone()
+        libraries = [lib.strip().strip('"') for lib in preload.split(",")]
+        if "cacheaside" not in libraries:
+            return "cacheaside is not in shared_preload_libraries"
+        if auto != "on":
+            return "cacheaside.auto_invalidate is off"
+        if recovery:
+            return "the server is a standby"
+        return None
 
     # tests ---------------------------------------------------------------
 
@@ -141,7 +171,62 @@ class ExampleAppTest(unittest.TestCase):
         ttl = self.sql("SELECT cache_get_ttl(%s)", (key,))
         self.assertGreater(ttl, self.ttl, "the second request was not a cache hit")
 
-    def test_post_invalidates_and_next_get_shows_the_comment(self):
+    def test_commit_alone_makes_the_next_get_show_the_comment(self):
+        why = self.automatic_invalidation_off()
+        if why:
+            self.skipTest("no automatic invalidation: " + why)
+        # a user of this test's own
+        name, email = "Dave", "dave@example.com"
+        with self.admin.cursor() as cur:
+            cur.execute("SET search_path = " + self.search_path)
+            cur.execute(
+                "INSERT INTO users (name, email) VALUES (%s, %s) RETURNING id",
+                (name, email),
+            )
+            (user_id,) = cur.fetchone()
+            cur.execute(
+                "INSERT INTO comments (content, user_id) VALUES ('First!', %s)",
+                (user_id,),
+            )
+        key = self.key(name, email)
+
+        before = self.get(name, email)  # a miss, stored
+        self.assertEqual(before.status_code, 200)
+        self.assertEqual(len(before.get_json()), 1)
+        # A TTL the application never uses: the entry stays recognisable
+        # until a miss stores the result again with ttl=600.
+        self.assertTrue(self.sql("SELECT cache_set_ttl(%s, 5000)", (key,)))
+        hit = self.get(name, email)
+        self.assertEqual(hit.get_data(), before.get_data())
+        self.assertGreater(self.sql("SELECT cache_get_ttl(%s)", (key,)), self.ttl,
+                           "the second request was not a cache hit")
+
+        posted = self.client.post(
+            "/comments", json={"name": name, "email": email, "content": "Second!"}
+        )
+        self.assertEqual(posted.status_code, 201, posted.get_data(as_text=True))
+        self.assertIsNone(posted.get_json()["invalidated"])
+        new_id = posted.get_json()["comment_id"]
+        # Nobody removed the entry: it is still in Redis with its long TTL.
+        self.assertGreater(self.sql("SELECT cache_get_ttl(%s)", (key,)), self.ttl,
+                           "the entry was removed; this test is about the commit")
+
+        # The commit alone made it a miss: the new comment is there.
+        after = self.get(name, email)
+        self.assertEqual(after.status_code, 200)
+        rows = after.get_json()
+        self.assertEqual(
+            [(r["comment_id"], r["comment_content"]) for r in rows[1:]],
+            [(new_id, "Second!")],
+            "the GET after the POST returned the cached rows",
+        )
+        self.assertEqual(rows[:1], before.get_json())
+        # That miss stored the result again, with the application's TTL.
+        ttl = self.sql("SELECT cache_get_ttl(%s)", (key,))
+        self.assertTrue(0 < ttl <= self.ttl, ttl)
+        self.assertEqual(self.get(name, email).get_data(), after.get_data())
+
+    def test_explicit_invalidation_removes_the_entry(self):
         name, email = "Bob", "bob@example.com"
         key = self.key(name, email)
         before = self.get(name, email)
@@ -149,7 +234,7 @@ class ExampleAppTest(unittest.TestCase):
         self.assertEqual(len(before.get_json()), 2)
         self.assertIsNotNone(self.sql("SELECT cache_get_ttl(%s)", (key,)))
 
-        posted = self.client.post(
+        posted = self.explicit_client.post(
             "/comments",
             json={"name": name, "email": email, "content": "A new comment, with 'quotes'."},
         )
@@ -170,7 +255,7 @@ class ExampleAppTest(unittest.TestCase):
         self.assertEqual(self.get(name, email).get_data(), after.get_data())
 
     def test_post_form_data(self):
-        posted = self.client.post(
+        posted = self.explicit_client.post(
             "/comments",
             data={"name": "Charlie", "email": "charlie@example.com", "content": "Form post."},
         )

@@ -367,7 +367,7 @@ RESET ROLE;
 -- ---------------------------------------------------------------------------
 -- entries are per role: current_user in a view, without row-level security
 CREATE VIEW my_notes AS SELECT body FROM notes WHERE author = current_user;
-ALTER TABLE notes OWNER TO postgres;
+ALTER TABLE notes OWNER TO CURRENT_USER;	-- the superuser running the tests
 ALTER TABLE notes DISABLE ROW LEVEL SECURITY;
 GRANT SELECT ON my_notes TO regress_ca_alice, regress_ca_bob;
 SET ROLE regress_ca_alice;
@@ -453,11 +453,14 @@ ALTER ROLE regress_ca_dbowner SET cacheaside.max_value_bytes = '100MB';
 ALTER ROLE regress_ca_dbowner SET cacheaside.command_timeout = 100;
 ALTER ROLE regress_ca_dbowner RESET ALL;
 RESET ROLE;
-ALTER DATABASE regression OWNER TO regress_ca_dbowner;
+-- the database the harness created, whatever its name and owner
+SELECT datname AS regress_db, pg_get_userbyid(datdba) AS regress_db_owner
+  FROM pg_database WHERE datname = current_database() \gset
+ALTER DATABASE :"regress_db" OWNER TO regress_ca_dbowner;
 SET ROLE regress_ca_dbowner;
-ALTER DATABASE regression SET cacheaside.port = 1;
+ALTER DATABASE :"regress_db" SET cacheaside.port = 1;
 \echo :LAST_ERROR_SQLSTATE
-ALTER DATABASE regression SET cacheaside.database = 2;
+ALTER DATABASE :"regress_db" SET cacheaside.database = 2;
 \echo :LAST_ERROR_SQLSTATE
 -- and cannot read them
 SELECT name FROM pg_settings WHERE name IN
@@ -465,7 +468,7 @@ SELECT name FROM pg_settings WHERE name IN
 	 'cacheaside.database', 'cacheaside.key_prefix',
 	 'cacheaside.max_value_bytes') ORDER BY name;
 RESET ROLE;
-ALTER DATABASE regression OWNER TO postgres;
+ALTER DATABASE :"regress_db" OWNER TO :"regress_db_owner";
 
 -- ---------------------------------------------------------------------------
 DROP VIEW my_notes, secret_view;

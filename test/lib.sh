@@ -1,5 +1,6 @@
 # shellcheck shell=bash disable=SC2034
-# test/lib.sh: shell helpers shared by scripts/test, scripts/demo and bench/.
+# test/lib.sh: shell helpers shared by scripts/, test/with-redis, test/valgrind
+# and bench/.
 #
 # Source it from bash:   . "$repo/test/lib.sh"
 #
@@ -13,8 +14,12 @@
 #   ca_build_install                    make clean, make -Werror, make install
 #   ca_free_port                        print a free loopback TCP port
 #   ca_workdir                          make (and print) a temp dir postgres can write
+#   ca_copy_tests DEST                  copy what the make test targets read into
+#                                       DEST, for postgres whatever the checkout's mode
 #   ca_redis_start DIR [redis args...]  start Redis; sets CA_REDIS_PORT, CA_REDIS_PID
 #   ca_redis_stop [PID]                 stop it (default: $CA_REDIS_PID)
+#   ca_redis_settings PORT              print the postgresql.conf lines the tests
+#                                       need for a Redis on 127.0.0.1:PORT
 #   ca_pg_start DIR [conf lines...]     initdb + start; sets CA_PG_PORT, CA_PG_HOST,
 #                                       CA_PG_DIR (DIR), CA_PG_DATA (DIR/data);
 #                                       CA_PG_POSTGRES=path starts that executable
@@ -200,6 +205,24 @@ ca_workdir()
 	printf '%s\n' "$d"
 }
 
+# ca_copy_tests DEST: copy the Makefile and the test inputs (sql/, expected/,
+# test/) of the checkout into DEST, owned by postgres, so that make
+# installcheck and make prove_installcheck can run there as postgres (they
+# write their results beside the inputs) from a checkout postgres cannot
+# read or write, such as a clone in a directory of mode 0700.
+ca_copy_tests()
+{
+	local dest="${1:?ca_copy_tests: DEST}" d
+	mkdir -p "$dest" || return 1
+	cp "$CA_REPO/Makefile" "$dest/" || return 1
+	for d in sql expected test; do
+		cp -R "$CA_REPO/$d" "$dest/" || { ca_err "cannot copy $d to $dest"; return 1; }
+	done
+	if [[ "$(id -u)" == 0 ]]; then
+		chown -R postgres: "$dest" || { ca_err "cannot chown $dest to postgres"; return 1; }
+	fi
+}
+
 # ---------------------------------------------------------------------------
 # Redis
 # ---------------------------------------------------------------------------
@@ -268,6 +291,18 @@ ca_redis_stop()
 		unset CA_REDIS_PID CA_REDIS_PORT
 	fi
 	return 0
+}
+
+# ca_redis_settings PORT: print the postgresql.conf lines that point
+# cacheaside at a Redis on 127.0.0.1:PORT, with the placeholder setting the
+# regression tests read to reach the same Redis through redis-cli
+ca_redis_settings()
+{
+	local port="${1:?ca_redis_settings: PORT}"
+	printf '%s\n' \
+		"cacheaside.host = '127.0.0.1'" \
+		"cacheaside.port = $port" \
+		"cacheaside_test.redis_port = $port"
 }
 
 # ---------------------------------------------------------------------------

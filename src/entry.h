@@ -122,7 +122,7 @@ typedef struct CacheEntry
 	TimestampTz created;
 	uint8		fingerprint[FINGERPRINT_LEN];
 	uint64		epoch;			/* cluster start the entry was made in */
-	uint64		as_of;			/* commit sequence number it saw (track.c) */
+	uint64		as_of;			/* commit sequence number it saw (ledger.c) */
 	int			nrelations;		/* relations its query read */
 	Oid		   *relations;
 	const char *checks;			/* privilege checks its query passed */

@@ -21,11 +21,15 @@
  * whose query began before that a miss, since one of them may have
  * committed unseen in between.
  *
- * Note about races.  An entry of the registry is taken (fxid set) and its
- * slots published under one spinlock, but the slots are marked in the
- * ledger before they are published, so whoever finishes an entry unmarks
- * exactly what was marked; an entry is finished once, by whoever removes
- * it from the registry under the spinlock.
+ * Note about races.  An entry of the registry is reserved (fxid set) and
+ * then its slots published, each under the registry's spinlock; the slots
+ * are marked in the ledger before they are published, so whoever finishes
+ * an entry unmarks exactly what was marked, and an entry is finished once,
+ * by whoever removes it from the registry under the spinlock.  A reserved
+ * entry is not settled before it is published: a transaction prepared
+ * before the start may have ended by the time it is recorded, and
+ * finishing it in between would leave the marks of its publication to
+ * nobody.
  *
  *-------------------------------------------------------------------------
  */
@@ -58,7 +62,7 @@
 typedef struct PreparedXact
 {
 	uint64		fxid;
-	int			nslots;
+	int			nslots;			/* -1: reserved, slots not published yet */
 	uint32		slots[PREPARED_MAX_SLOTS];
 } PreparedXact;
 
@@ -148,6 +152,7 @@ prepared_finish(uint64 fxid, bool committed)
 
 	if (entry == NULL)
 		return false;			/* someone else did it */
+	Assert(copy.nslots >= 0);
 	if (committed)
 		ledger_record_commit(copy.slots, copy.nslots, fxid);
 	else
@@ -169,7 +174,7 @@ prepared_reserve(uint64 fxid)
 		{
 			entry = &registry->entries[i];
 			entry->fxid = fxid;
-			entry->nslots = 0;
+			entry->nslots = -1;
 			registry->nused++;
 			break;
 		}
@@ -243,7 +248,7 @@ prepared_settle(void)
 	fxids = palloc(sizeof(uint64) * Max(registry->capacity, 1));
 	SpinLockAcquire(&registry->lock);
 	for (int i = 0; i < registry->capacity; i++)
-		if (registry->entries[i].fxid != 0)
+		if (registry->entries[i].fxid != 0 && registry->entries[i].nslots >= 0)
 			fxids[n++] = registry->entries[i].fxid;
 	SpinLockRelease(&registry->lock);
 
@@ -272,9 +277,22 @@ prepared_settle(void)
  * ----------------------------------------------------------------
  */
 
+/* Is fxid in the registry already? */
+static bool
+prepared_known(uint64 fxid)
+{
+	bool		known = false;
+
+	SpinLockAcquire(&registry->lock);
+	for (int i = 0; i < registry->capacity && !known; i++)
+		known = (registry->entries[i].fxid == fxid);
+	SpinLockRelease(&registry->lock);
+	return known;
+}
+
 /*
  * Record every transaction pg_prepared_xact() lists against its whole
- * database.  The function is called directly, not through a query: what
+ * database, unless it is recorded already (prepared since the start).  The function is called directly, not through a query: what
  * it reads is no part of a query being cached, and it needs no privilege
  * of the caller.
  */
@@ -320,6 +338,8 @@ record_recovered(void)
 		dbid = DatumGetObjectId(GetAttributeByNum(tuple, 5, &isnull));
 
 		fxid = U64FromFullTransactionId(ledger_full_xid(xid));
+		if (prepared_known(fxid))
+			continue;
 		dbslot = ledger_slot_of(dbid, InvalidOid);
 		entry = prepared_reserve(fxid);
 		if (entry == NULL)

@@ -104,7 +104,7 @@ typedef struct RedisConnection
 	bool		in_request;
 
 	RedisTarget target;			/* of the open connection, or of the last
-								 * attempt */
+								 * failure */
 	uint64		opened;			/* connections opened by this backend */
 
 	/* hiredis's reply constructors, and ours that bound arrays */
@@ -269,7 +269,7 @@ redis_at_exit(int code, Datum arg)
 
 /*
  * Do the connection settings differ from those of the open connection, or
- * of the last attempt to open one?
+ * of the last failure?  (An attempt cut short by an interrupt is neither.)
  */
 bool
 redis_settings_changed(void)
@@ -624,6 +624,13 @@ redis_handshake(TimestampTz deadline, RedisError *err)
 		return true;
 
 	redis_request_init(&req);
+
+	/*
+	 * Room for everything at once: a buffer that grew after the password
+	 * was appended would be freed by repalloc without being wiped.
+	 */
+	enlargeStringInfo(&req.buf, 128 + (user ? strlen(user) : 0) +
+					  (password ? strlen(password) : 0));
 	if (password != NULL)
 	{
 		redis_command(&req, user ? 3 : 2);
@@ -664,7 +671,6 @@ redis_connect(RedisError *err)
 {
 	TimestampTz deadline;
 
-	redis_remember_target();
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 										   cacheaside_connect_timeout);
 	if (!redis_open_socket(deadline, err) || !redis_handshake(deadline, err))
@@ -672,6 +678,7 @@ redis_connect(RedisError *err)
 		redis_disconnect();
 		return false;
 	}
+	redis_remember_target();
 	rconn.in_request = false;
 	rconn.opened++;
 	return true;
@@ -889,7 +896,10 @@ redis_execute(RedisRequest *req, size_t reply_limit, RedisError *err)
 
 	reused = (rconn.context != NULL);
 	if (!reused && !redis_connect(err))
+	{
+		redis_remember_target();
 		return NULL;
+	}
 
 	replies = palloc0(sizeof(RedisReply) * req->ncommands);
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
@@ -914,6 +924,7 @@ redis_execute(RedisRequest *req, size_t reply_limit, RedisError *err)
 	}
 
 	redis_disconnect();
+	redis_remember_target();
 	pfree(replies);
 	return NULL;
 }

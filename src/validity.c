@@ -12,12 +12,12 @@
  *				(epoch), and nothing unseen may have committed since
  *				(prepared transactions, prepared.c);
  *	own writes	this transaction has not written what it read;
- *	snapshot	a REPEATABLE READ transaction is served only entries its
- *				snapshot sees exactly (every writer of what it read is
- *				older than the snapshot's xmin), and stores nothing: its
- *				snapshot may be older than commits the ledger counts;
- *				a SERIALIZABLE one is served nothing, since a hit would
- *				take no predicate locks;
+ *	snapshot	a REPEATABLE READ transaction serves and stores only what
+ *				its snapshot sees exactly: every commit that wrote what
+ *				was read is older than the snapshot's xmin (where writes
+ *				are not tracked, that cannot be told, and it stores
+ *				nothing); a SERIALIZABLE one is served nothing, since a
+ *				hit would take no predicate locks;
  *	privileges	every privilege check the query passed is made again for
  *				its role (privs.c).
  *

@@ -9,7 +9,8 @@
 #  - cache_invalidate in a transaction whose commit cannot reach Redis: the
 #    COMMIT succeeds with a WARNING.
 #  - A restart, and a crash of a backend (shared memory re-initialized):
-#    entries made before are misses.
+#    entries made before are misses; transactions prepared before a start
+#    are recorded by the first call, whatever its role.
 #  - Writes applied by a logical replication subscription are tracked.
 #  - A hot standby, and a server without the library preloaded: caching by
 #    TTL only, with one WARNING per session saying so.
@@ -159,6 +160,65 @@ $node->poll_query_until('postgres', 'SELECT true')
 my ($n10, $v10) = call($node);
 is($v10, 'five', 'after a crash, the rows are right');
 isnt($n10, $n9b, 'entries made before the crash are misses');
+
+# transactions prepared after a start but before any call looked at an
+# entry are in the registry already when the first call records those
+# that survived the start: each is recorded once (with as many as
+# max_prepared_transactions, recording them again found no room, and every
+# call failed until they ended)
+$node->safe_psql('postgres', 'CREATE TABLE px (id int)');
+$node->restart;
+$node->safe_psql('postgres',
+	"BEGIN; INSERT INTO px VALUES ($_); PREPARE TRANSACTION 'px$_';")
+  for 1 .. 5;
+my $pxcall = q{SELECT cache_aside_query('px', 'SELECT count(*) AS n FROM px', 600)};
+my ($pxout, $pxerr) = ('', '');
+$node->psql('postgres', $pxcall, stdout => \$pxout, stderr => \$pxerr);
+is($pxout, '[{"n":0}]',
+	'with the registry full of transactions prepared since the start, a call returns the committed rows'
+);
+is($pxerr, '', 'without an error');
+is($node->safe_psql('postgres', "SELECT cache_get_ttl('px') IS NULL"),
+	't', 'and does not store them while those transactions are prepared');
+is( $node->safe_psql(
+		'postgres',
+		q{SELECT cache_aside_query('pxt', 'SELECT v FROM t', 600);
+		  SELECT cache_get_ttl('pxt') IS NOT NULL}),
+	qq{[{"v":"five"}]\nt},
+	'what they did not write is stored');
+$node->safe_psql('postgres', "COMMIT PREPARED 'px$_'") for 1 .. 5;
+is($node->safe_psql('postgres', $pxcall),
+	'[{"n":5}]', 'once they are committed, their rows are seen');
+is($node->safe_psql('postgres', "SELECT cache_get_ttl('px') IS NOT NULL"),
+	't', 'and stored');
+
+# the look at the transactions prepared before the start needs no
+# privilege of the caller
+$node->safe_psql(
+	'postgres', q{
+	CREATE ROLE px_reader;
+	GRANT SELECT ON t TO px_reader;
+	GRANT EXECUTE ON FUNCTION cache_aside_query(text, text, integer) TO px_reader;
+	REVOKE EXECUTE ON FUNCTION pg_prepared_xact() FROM PUBLIC;
+	BEGIN; INSERT INTO px VALUES (6); PREPARE TRANSACTION 'px6';
+});
+$node->restart;
+$node->psql(
+	'postgres',
+	"SET ROLE px_reader; SELECT cache_aside_query('pxr', 'SELECT v FROM t', 600)",
+	stdout => \$pxout,
+	stderr => \$pxerr);
+is($pxout, '[{"v":"five"}]',
+	'a role without EXECUTE on pg_prepared_xact makes the first call of a start');
+is($pxerr, '', 'without an error');
+$node->safe_psql(
+	'postgres', q{
+	COMMIT PREPARED 'px6';
+	GRANT EXECUTE ON FUNCTION pg_prepared_xact() TO PUBLIC;
+	DROP OWNED BY px_reader;
+	DROP ROLE px_reader;
+	DROP TABLE px;
+});
 
 # ---------------------------------------------------------------------------
 note 'writes applied by logical replication';

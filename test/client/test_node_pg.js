@@ -14,7 +14,10 @@
 //
 // with $n cast to the same types, on a miss and again on a hit: as text
 // without the layout whitespace (key order, number scale and escapes must
-// match exactly), and parsed.  The server must not preload cacheaside.
+// match exactly), and parsed.  The server preloads cacheaside as users run
+// it; the test of explicit invalidation turns automatic invalidation off for
+// its session, and the test of automatic invalidation skips itself on a
+// server without it.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -159,6 +162,8 @@ test.describe('cache_aside_query through node-postgres', { skip: !DSN && 'CACHEA
   test.it('a hit is served from the cache until invalidated', async () => {
     const key = `${prefix}served`;
     const sql = 'SELECT id, label FROM ca_js_items WHERE id = $1';
+    // by TTL only: the UPDATE below must not invalidate by itself
+    await client.query('SET cacheaside.auto_invalidate = off');
     const before = await call(key, sql, [[2, 'int']], null);
     await client.query("UPDATE ca_js_items SET label = 'deux' WHERE id = 2");
     try {
@@ -168,6 +173,26 @@ test.describe('cache_aside_query through node-postgres', { skip: !DSN && 'CACHEA
       assert.ok(after.includes('deux'));
     } finally {
       await client.query("UPDATE ca_js_items SET label = 'two' WHERE id = 2");
+      await client.query('RESET cacheaside.auto_invalidate');
+    }
+  });
+
+  test.it('a committed write makes the next call a miss', async (t) => {
+    if (!(await one('SHOW shared_preload_libraries')).includes('cacheaside')) {
+      t.skip('the server does not preload cacheaside');
+      return;
+    }
+    const key = `${prefix}autoinval`;
+    const sql = 'SELECT id, label FROM ca_js_items WHERE id = $1';
+    const before = await call(key, sql, [[1, 'int']], null);
+    assert.equal(await call(key, sql, [[1, 'int']], null), before, 'a hit');
+    await client.query("UPDATE ca_js_items SET label = 'un' WHERE id = 1");
+    try {
+      const after = await call(key, sql, [[1, 'int']], null);
+      assert.ok(after.includes('un'), 'the committed UPDATE made the entry a miss');
+      assert.equal(jsonNorm(after), jsonNorm(await truth(sql, [[1, 'int']])));
+    } finally {
+      await client.query("UPDATE ca_js_items SET label = 'one' WHERE id = 1");
     }
   });
 });

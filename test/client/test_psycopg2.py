@@ -5,8 +5,9 @@
 
 scripts/test runs it against its own server, whose cacheaside.host/port point
 at its own Redis, in a database where the extension exists (it is created here
-if missing).  The server must not preload cacheaside: one test checks that a
-hit is served from Redis after an un-invalidated UPDATE.
+if missing).  The server preloads cacheaside as users run it; the test of
+explicit invalidation turns automatic invalidation off for its session, and
+the test of automatic invalidation skips itself on a server without it.
 
 psycopg2 interpolates parameters on the client, so each Python value reaches
 the VARIADIC "any" argument as a SQL literal of the type psycopg2 writes
@@ -208,6 +209,9 @@ class CacheAsideQueryThroughPsycopg2(unittest.TestCase):
     def test_hit_is_served_from_the_cache(self):
         key = self.prefix + "served"
         sql = "SELECT id, name FROM ca_py_users WHERE id = $1"
+        with self.conn.cursor() as cur:
+            # by TTL only: the UPDATE below must not invalidate by itself
+            cur.execute("SET cacheaside.auto_invalidate = off")
         before = self.call(key, sql, (3,))
         with self.conn.cursor() as cur:
             cur.execute("UPDATE ca_py_users SET name = 'Carol' WHERE id = 3")
@@ -221,6 +225,25 @@ class CacheAsideQueryThroughPsycopg2(unittest.TestCase):
         finally:
             with self.conn.cursor() as cur:
                 cur.execute("UPDATE ca_py_users SET name = 'Charlie' WHERE id = 3")
+                cur.execute("RESET cacheaside.auto_invalidate")
+
+    def test_commit_makes_the_next_call_a_miss(self):
+        if "cacheaside" not in self.one("SHOW shared_preload_libraries"):
+            self.skipTest("the server does not preload cacheaside")
+        key = self.prefix + "autoinval"
+        sql = "SELECT id, name FROM ca_py_users WHERE id = $1"
+        before = self.call(key, sql, (2,))
+        self.assertEqual(self.call(key, sql, (2,)), before, "a hit")
+        with self.conn.cursor() as cur:
+            cur.execute("UPDATE ca_py_users SET name = 'Robert' WHERE id = 2")
+        try:
+            after = self.call(key, sql, (2,))
+            self.assertIn("Robert", after,
+                          "the committed UPDATE made the entry a miss")
+            self.assertEqual(json_norm(after), json_norm(self.truth(sql, (2,))))
+        finally:
+            with self.conn.cursor() as cur:
+                cur.execute("UPDATE ca_py_users SET name = 'Bob' WHERE id = 2")
 
     def test_different_params_are_different_entries(self):
         key = self.prefix + "sharedkey"

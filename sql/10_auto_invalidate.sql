@@ -174,6 +174,21 @@ SELECT probe('ev', 'SELECT * FROM ev ORDER BY day');
 ALTER TABLE ev DETACH PARTITION ev3 CONCURRENTLY;
 SELECT probe('ev', 'SELECT * FROM ev ORDER BY day');
 
+-- VACUUM and ANALYZE take ShareUpdateExclusiveLock, as ATTACH and DETACH
+-- PARTITION do, but change no rows: the entries stay hits.  With
+-- track_counts off, whether a transaction that holds that lock wrote
+-- pg_inherits cannot be told, and it counts as a write of what it locked.
+SELECT probe('ev', 'SELECT * FROM ev ORDER BY day');
+ANALYZE ev1;
+SELECT probe('ev', 'SELECT * FROM ev ORDER BY day');
+VACUUM ev1;
+SELECT probe('ev', 'SELECT * FROM ev ORDER BY day');
+SET track_counts = off;
+ANALYZE ev1;
+RESET track_counts;
+SELECT probe('ev', 'SELECT * FROM ev ORDER BY day');
+SELECT probe('ev', 'SELECT * FROM ev ORDER BY day');
+
 -- classic inheritance: a write to a child counts for its parents, also for
 -- a table that became a child after this session last wrote it
 CREATE TABLE animal (name text);

@@ -13,9 +13,10 @@
  *
  * Writing modes are RowExclusiveLock and stronger, save
  * ShareUpdateExclusiveLock and ShareLock, which VACUUM, ANALYZE and CREATE
- * INDEX take; but ShareUpdateExclusiveLock counts too when the transaction
- * also wrote pg_inherits, as ATTACH and DETACH PARTITION (CONCURRENTLY)
- * do, which change what the parent returns.
+ * INDEX take.  ShareUpdateExclusiveLock is also what ATTACH and DETACH
+ * PARTITION (CONCURRENTLY) take, which change what the parent returns: the
+ * relations locked in that mode are returned apart, and writeset.c decides
+ * whether they were written.
  *
  * Note about locking.  Another backend may move our fast-path locks to the
  * main lock table, which it does only while holding our fpInfoLock, so
@@ -65,13 +66,16 @@ relation_lock_here(const LOCK *lock)
 }
 
 /*
- * Add to out the user relations of this database on which this backend
- * holds a lock of a writing mode.  Returns false if there were more than
- * LOCKSCAN_MAX_RELATIONS of them (the caller then treats the whole
- * database as written).
+ * Add to written the user relations of this database on which this
+ * backend holds a lock of a writing mode, and to sue those on which it
+ * holds ShareUpdateExclusiveLock (and none of a writing mode); set
+ * *inherits_locked when it holds a writing lock on pg_inherits.  Returns
+ * false if there were more than LOCKSCAN_MAX_RELATIONS of either (the
+ * caller then treats the whole database as written).
  */
 bool
-lockscan_write_locks(OidArray *out)
+lockscan_write_locks(OidArray *written, OidArray *sue_locked,
+					 bool *inherits_locked)
 {
 	Oid			found[LOCKSCAN_MAX_RELATIONS];
 	int			nfound = 0;
@@ -144,10 +148,10 @@ lockscan_write_locks(OidArray *out)
 
 	for (int i = 0; i < nfound; i++)
 		if (found[i] >= FirstNormalObjectId)
-			oid_array_add(out, found[i]);
-	if (inherits_written)
-		for (int i = 0; i < nsue; i++)
-			if (sue[i] >= FirstNormalObjectId)
-				oid_array_add(out, sue[i]);
+			oid_array_add(written, found[i]);
+	for (int i = 0; i < nsue; i++)
+		if (sue[i] >= FirstNormalObjectId)
+			oid_array_add(sue_locked, sue[i]);
+	*inherits_locked = inherits_written;
 	return !overflow;
 }

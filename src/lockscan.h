@@ -14,6 +14,7 @@
 /* At most this many written relations are told apart at one commit */
 #define LOCKSCAN_MAX_RELATIONS	1024
 
-extern bool lockscan_write_locks(OidArray *out);
+extern bool lockscan_write_locks(OidArray *written, OidArray *sue_locked,
+								 bool *inherits_locked);
 
 #endif							/* CACHEASIDE_LOCKSCAN_H */

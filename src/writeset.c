@@ -9,6 +9,17 @@
  * children, and a partition attached in this transaction changes what its
  * new parent returns.
  *
+ * Those it holds ShareUpdateExclusiveLock on count too when the
+ * transaction wrote pg_inherits: ATTACH and DETACH PARTITION CONCURRENTLY
+ * take that lock on the parent and the partition and change what the
+ * parent returns, where VACUUM and ANALYZE, which take it too, change no
+ * rows.  Whether pg_inherits was written is not told by a lock: the first
+ * transaction of DETACH ... CONCURRENTLY releases its lock on pg_inherits
+ * before it commits.  It is told by the transaction's own counts of rows
+ * inserted, updated and deleted there (the statistics system keeps them
+ * per transaction, without subtransactions that rolled back); with
+ * track_counts off there are none, and the relations count as written.
+ *
  * Ancestors are looked up in pg_inherits, through a per-backend cache of
  * each relation's direct parents: a commit would otherwise look each
  * written table up.  Any relcache invalidation empties the cache before
@@ -32,6 +43,7 @@
 #include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
+#include "pgstat.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
@@ -150,6 +162,27 @@ add_ancestors(OidArray *rels)
 }
 
 /*
+ * Has this transaction inserted, updated or deleted rows of pg_inherits?
+ * True when that cannot be told.  Called at pre-commit, where every
+ * subtransaction has ended and the counts are the top level's.
+ */
+static bool
+inherits_written(void)
+{
+	PgStat_TableStatus *tabstat;
+	PgStat_TableXactStatus *trans;
+
+	if (!pgstat_track_counts)
+		return true;
+	tabstat = find_tabstat_entry(InheritsRelationId);
+	if (tabstat == NULL || tabstat->trans == NULL)
+		return false;
+	trans = tabstat->trans;
+	return trans->tuples_inserted != 0 || trans->tuples_updated != 0 ||
+		trans->tuples_deleted != 0 || trans->truncdropped;
+}
+
+/*
  * The relations this transaction wrote, added to out (in the current
  * memory context).  Returns false when there were too many to tell apart:
  * the caller then counts the whole database as written.
@@ -157,10 +190,15 @@ add_ancestors(OidArray *rels)
 bool
 writeset_relations(OidArray *out)
 {
+	OidArray	sue_locked = OID_ARRAY_EMPTY;
+	bool		inherits_locked;
 	int			kept = 0;
 
-	if (!lockscan_write_locks(out))
+	if (!lockscan_write_locks(out, &sue_locked, &inherits_locked))
 		return false;
+	if (sue_locked.n > 0 && (inherits_locked || inherits_written()))
+		for (int i = 0; i < sue_locked.n; i++)
+			oid_array_add(out, sue_locked.oids[i]);
 
 	/*
 	 * No query depends on an index, and queries that read sequences are not

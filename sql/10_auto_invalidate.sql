@@ -276,6 +276,40 @@ SELECT probe('outer', 'SELECT inner_count() AS inner');
 SELECT probe('outer', 'SELECT inner_count() AS inner');
 DELETE FROM acct WHERE id = 7;
 
+-- a hit served inside a query being cached passes what its entry read to
+-- the outer entry: a write to the inner query's table makes the outer
+-- entry a miss, though the outer query read that table only through the
+-- inner entry
+CREATE TABLE nest (id int);
+INSERT INTO nest VALUES (1);
+CREATE FUNCTION nest_count() RETURNS text
+LANGUAGE sql AS $$ SELECT cache_aside_query('nest-inner', 'SELECT count(*) AS n FROM nest', 600)::text $$;
+SELECT nest_count();
+SELECT probe('nest-outer', 'SELECT nest_count() AS inner');
+SELECT probe('nest-outer', 'SELECT nest_count() AS inner');
+SELECT relation FROM cache_dependencies('nest-outer') ORDER BY relation::text;
+INSERT INTO nest VALUES (2);
+SELECT probe('nest-outer', 'SELECT nest_count() AS inner');
+
+-- ... and the privilege checks its entry carries: after a REVOKE on the
+-- inner query's table (no write to the table, so no commit makes the outer
+-- entry stale), the outer entry is not served to the role, whose call runs
+-- the query and fails as the query does
+CREATE ROLE regress_nest_reader;
+GRANT SELECT ON nest TO regress_nest_reader;
+GRANT EXECUTE ON FUNCTION cache_aside_query(text, text, integer) TO regress_nest_reader;
+SET ROLE regress_nest_reader;
+SELECT nest_count();
+SELECT cache_aside_query('nest-outer-r', 'SELECT nest_count() AS inner', 600);
+RESET ROLE;
+SELECT test_redis('EXISTS', test_rkey('nest-outer-r'));
+REVOKE SELECT ON nest FROM regress_nest_reader;
+SET ROLE regress_nest_reader;
+SELECT cache_aside_query('nest-outer-r', 'SELECT nest_count() AS inner', 600);
+RESET ROLE;
+DROP OWNED BY regress_nest_reader;
+DROP ROLE regress_nest_reader;
+
 -- cache_invalidate in a transaction removes entries now, and again after
 -- commit: one stored in between (here by the same transaction, which has
 -- not written acct) is gone once COMMIT returns

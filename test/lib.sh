@@ -12,6 +12,7 @@
 #
 #   ca_ensure_packages                  apt-get install what is missing
 #   ca_build_install                    make clean, make -Werror, make install
+#   ca_build_install_test_modules       the same for test/modules/* (tests only)
 #   ca_free_port                        print a free loopback TCP port
 #   ca_workdir                          make (and print) a temp dir postgres can write
 #   ca_copy_tests DEST                  copy what the make test targets read into
@@ -173,6 +174,23 @@ ca_build_install()
 		make COPT='-Wall -Wextra -Werror' PG_CONFIG="$CA_PG_CONFIG" || exit 1
 		make install PG_CONFIG="$CA_PG_CONFIG" >/dev/null || exit 1
 	) || { ca_err "build or install of the extension failed"; return 1; }
+}
+
+# ca_build_install_test_modules: build and install the libraries of
+# test/modules (for tests only: TAP tests that need one skip without it)
+ca_build_install_test_modules()
+{
+	local m
+	for m in "$CA_REPO"/test/modules/*/; do
+		[[ -f "$m/Makefile" ]] || continue
+		(
+			cd "$m" || exit 1
+			make -s clean PG_CONFIG="$CA_PG_CONFIG" >/dev/null || exit 1
+			make -s COPT='-Wall -Wextra -Werror' PG_CFLAGS=-Wno-unused-parameter \
+				PG_CONFIG="$CA_PG_CONFIG" || exit 1
+			make -s install PG_CONFIG="$CA_PG_CONFIG" >/dev/null || exit 1
+		) || { ca_err "build or install of test module $m failed"; return 1; }
+	done
 }
 
 # ---------------------------------------------------------------------------

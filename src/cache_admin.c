@@ -24,6 +24,7 @@
  */
 #include "postgres.h"
 
+#include "access/twophase.h"
 #include "access/xact.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -250,7 +251,8 @@ invalidate_again(void)
 void
 cache_admin_pre_prepare(void)
 {
-	if (commit_patterns != NIL)
+	/* two-phase commit disabled: PostgreSQL refuses PREPARE itself */
+	if (commit_patterns != NIL && max_prepared_xacts > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot PREPARE a transaction that has called cache_invalidate()"),

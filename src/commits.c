@@ -28,6 +28,7 @@
 #include "postgres.h"
 
 #include "access/transam.h"
+#include "access/twophase.h"
 #include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -172,7 +173,8 @@ commits_pre_prepare(void)
 	int			nslots;
 	uint64		fxid;
 
-	if (!ledger_attached())
+	/* two-phase commit disabled: PostgreSQL refuses PREPARE itself */
+	if (!ledger_attached() || max_prepared_xacts == 0)
 		return;
 	nslots = written_slots(&slots);
 	if (nslots == 0)

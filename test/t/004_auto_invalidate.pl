@@ -12,6 +12,7 @@
 #    entries made before are misses; transactions prepared before a start
 #    are recorded by the first call, whatever its role.
 #  - Writes applied by a logical replication subscription are tracked.
+#  - Two-phase commit disabled: PREPARE gets PostgreSQL's own error.
 #  - A hot standby, and a server without the library preloaded: caching by
 #    TTL only, with one WARNING per session saying so.
 #
@@ -270,6 +271,34 @@ is( $node->safe_psql('postgres', $rcall),
 	'once the worker committed it, the entry is a miss');
 $node->safe_psql('postgres', 'DROP SUBSCRIPTION s');
 $publisher->stop;
+
+# ---------------------------------------------------------------------------
+note 'two-phase commit disabled (max_prepared_transactions = 0)';
+
+# PostgreSQL refuses PREPARE itself, with its own error and hint, whether the
+# transaction wrote, read or called cache_invalidate
+my $noprep = cacheaside_node('noprepare', $redis->pg_conf);
+$noprep->safe_psql('postgres', 'CREATE TABLE t (id int)');
+for my $case (
+	[ 'wrote', 'INSERT INTO t VALUES (1)' ],
+	[ 'only read', 'SELECT count(*) FROM t' ],
+	[ 'called cache_invalidate', q{SELECT cache_invalidate('k')} ])
+{
+	my ($what, $sql) = @$case;
+	my ($stdout, $stderr) = ('', '');
+	$noprep->psql(
+		'postgres',
+		"\\set VERBOSITY verbose\nBEGIN; $sql; PREPARE TRANSACTION 'p';",
+		stdout => \$stdout,
+		stderr => \$stderr);
+	like(
+		$stderr,
+		qr/ERROR:  55000: prepared transactions are disabled\n.*HINT:  Set max_prepared_transactions to a nonzero value\./s,
+		"a transaction that $what gets PostgreSQL's error");
+}
+is($noprep->safe_psql('postgres', 'SELECT count(*) FROM t'),
+	'0', 'and nothing was committed');
+$noprep->stop;
 
 # ---------------------------------------------------------------------------
 note 'hot standby: caching by TTL only';

@@ -21,6 +21,10 @@
  *	privileges	every privilege check the query passed is made again for
  *				its role (privs.c).
  *
+ * Before deciding, a hit takes the AccessShareLock the query would take on
+ * each relation it read, held until the transaction ends, so that what
+ * other sessions may do meanwhile is the same as if the query had run.
+ *
  * With cacheaside.auto_invalidate off, or where commits are not tracked
  * (no preloading, a standby), hits skip the check of commits and go by TTL
  * only; own writes and privileges are still checked.
@@ -36,6 +40,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/snapmgr.h"
 
 #include "config.h"
@@ -178,6 +183,16 @@ const char *
 validity_servable(const CacheEntry *entry, TrackMode mode)
 {
 	CommitVerdict verdict;
+
+	/*
+	 * First the locks running the query would take, and keep until the
+	 * transaction ends: without them, a TRUNCATE or DDL that the query
+	 * would hold off could commit meanwhile, and a transaction could tell a
+	 * hit from running the query.  Taken before the checks, the checks see
+	 * what the locks protect (taking one accepts pending invalidations).
+	 */
+	for (int i = 0; i < entry->nrelations; i++)
+		LockRelationOid(entry->relations[i], AccessShareLock);
 
 	if (mode != TRACK_ON)
 	{

@@ -16,7 +16,7 @@
 # scripts/test runs these, and the client, fuzz and valgrind suites.
 
 EXTENSION = cacheaside
-EXTVERSION = 1.1
+EXTVERSION = 1.2
 
 MODULE_big = cacheaside
 OBJS = \
@@ -35,11 +35,13 @@ OBJS = \
 	src/writeset.o \
 	src/commits.o \
 	src/validity.o \
+	src/stats.o \
 	src/fill.o \
 	src/cache_query.o \
-	src/cache_admin.o
+	src/cache_admin.o \
+	src/cache_status.o
 
-DATA = cacheaside--1.0.sql cacheaside--1.0--1.1.sql
+DATA = cacheaside--1.0.sql cacheaside--1.0--1.1.sql cacheaside--1.1--1.2.sql
 SHLIB_LINK = -lhiredis
 PG_CPPFLAGS = -I$(srcdir)/src
 # PostgreSQL's own headers and callback signatures have unused parameters:

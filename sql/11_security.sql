@@ -430,12 +430,15 @@ SELECT p.proname, p.prosecdef
  WHERE d.refclassid = 'pg_extension'::regclass AND d.classid = 'pg_proc'::regclass
    AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'cacheaside')
  ORDER BY 1, 2;
--- nothing of the extension is granted to PUBLIC
+-- nothing of the extension that reaches Redis is granted to PUBLIC;
+-- cache_stats, which reads shared memory only and hides other roles' SQL
+-- text, is, as pg_stat_statements is (its view too)
 SELECT p.proname, has_function_privilege('public', p.oid, 'EXECUTE') AS public
   FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
  WHERE d.refclassid = 'pg_extension'::regclass AND d.classid = 'pg_proc'::regclass
    AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'cacheaside')
  ORDER BY 1, 2;
+SELECT has_table_privilege('public', 'cache_stats', 'SELECT') AS view_public;
 
 -- ---------------------------------------------------------------------------
 -- connection settings: superusers only, also through ALTER ROLE/DATABASE

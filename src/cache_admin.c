@@ -59,8 +59,12 @@ cache_invalidate(PG_FUNCTION_ARGS)
 	text	   *pattern = PG_GETARG_TEXT_PP(0);
 	int64		removed;
 
-	removed = store_remove_matching(VARDATA_ANY(pattern),
-								  VARSIZE_ANY_EXHDR(pattern));
+	/* a key named outright is one UNLINK; a glob scans the namespace */
+	if (pattern_is_key(pattern))
+		removed = store_remove_keys(list_make1(pattern));
+	else
+		removed = store_remove_matching(VARDATA_ANY(pattern),
+										VARSIZE_ANY_EXHDR(pattern));
 
 	/*
 	 * To be repeated after commit: keys named outright (removed together,
@@ -130,12 +134,13 @@ cache_dependencies(PG_FUNCTION_ARGS)
 	text	   *key = PG_GETARG_TEXT_PP(0);
 	StoreKey	skey;
 	CacheEntry	entry;
+	size_t		bytes;
 	bool		checkable;
 
 	InitMaterializedSRF(fcinfo, 0);
 
 	store_key_init(&skey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
-	if (store_read(&skey, STORE_FAIL_ERROR, &entry) != STORE_FOUND)
+	if (store_read(&skey, STORE_FAIL_ERROR, &entry, &bytes) != STORE_FOUND)
 		PG_RETURN_NULL();		/* no valid entry */
 
 	checkable = (entry.flags & ENTRY_TRACKED) && validity_writes_tracked();
@@ -183,7 +188,7 @@ unlink_keys_again(void)
 	foreach(lc, commit_patterns)
 		if (pattern_is_key(lfirst(lc)))
 			keys = lappend(keys, lfirst(lc));
-	store_remove_keys(keys);
+	(void) store_remove_keys(keys);
 	list_free(keys);
 }
 

@@ -23,6 +23,8 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -31,6 +33,7 @@
 #include "fill.h"
 #include "fingerprint.h"
 #include "query.h"
+#include "stats.h"
 #include "store.h"
 #include "validity.h"
 
@@ -38,12 +41,13 @@ PG_FUNCTION_INFO_V1(cache_aside_query);
 PG_FUNCTION_INFO_V1(cache_aside_query_params);
 
 /*
- * Store the result of a miss, made by fill.
+ * Store the result of a miss, made by fill.  Returns REASON_NONE when it
+ * was stored, else why not; *bytes: the size stored.
  */
-static void
+static CacheReason
 cache_store(const StoreKey *skey, const uint8 *fingerprint,
 			QueryResult *result, const Fill *fill, bool tracked,
-			uint64 as_of, int ttl)
+			uint64 as_of, int ttl, size_t *bytes)
 {
 	CacheEntry	entry;
 
@@ -55,7 +59,7 @@ cache_store(const StoreKey *skey, const uint8 *fingerprint,
 	fill_describe(fill, &entry);
 	entry.payload = VARDATA(result->json);
 	entry.payload_len = VARSIZE(result->json) - VARHDRSZ;
-	store_write(skey, &entry, ttl);
+	return store_write(skey, &entry, ttl, bytes);
 }
 
 /*
@@ -86,15 +90,12 @@ cache_run_recording(const char *sql, const QueryParams *params,
 }
 
 /*
- * The body of both SQL-callable variants.
+ * One call: hit or miss.  Fills in *call what cache_stats counts.
  */
-static Datum
-cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
+static text *
+cache_call(text *key, text *sqltext, int ttl, QueryParams *params,
+		   CallStats *call)
 {
-	text	   *key;
-	text	   *sqltext;
-	char	   *sql;
-	int			ttl;
 	uint8		fingerprint[FINGERPRINT_LEN];
 	StoreKey	skey;
 	StoreReadResult found;
@@ -103,8 +104,91 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 	TrackMode	mode;
 	Fill	   *fill;
 	const char *why;
+	CacheReason reason;
 	bool		tracked;
 	uint64		as_of = 0;
+	size_t		bytes;
+
+	/* Disabled, or Redis known to be down: just run the query */
+	if (!cacheaside_enabled || cacheaside_max_value_bytes == 0 ||
+		store_backing_off())
+	{
+		call->not_stored = cacheaside_enabled && cacheaside_max_value_bytes > 0 ?
+			REASON_UNAVAILABLE : REASON_DISABLED;
+		/* inside a query being cached, everything it runs is recorded */
+		query_run_json(text_to_cstring(sqltext), params,
+					   !fill_active(), &result);
+		return result.json;
+	}
+
+	mode = validity_mode();
+	fingerprint_compute(VARDATA_ANY(sqltext), VARSIZE_ANY_EXHDR(sqltext),
+						params, fingerprint);
+	store_key_init(&skey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
+
+	found = store_read(&skey, STORE_FAIL_OPEN, &entry, &bytes);
+	call->bytes_read += bytes;
+	if (found == STORE_FOUND &&
+		memcmp(entry.fingerprint, fingerprint, FINGERPRINT_LEN) == 0)
+	{
+		why = validity_servable(&entry, mode, &reason);
+		if (why == NULL)
+		{
+			/* a query being cached around this call read these too */
+			fill_add_hit(&entry, mode == TRACK_ON);
+			call->hit = true;
+			return entry_payload_text(&entry);
+		}
+		call->not_served = reason;
+		elog(DEBUG1, "cacheaside: not serving \"%s\": %s", skey.name.data, why);
+	}
+
+	/*
+	 * Miss.  The commit sequence number is read before the query takes its
+	 * snapshot: any commit it does not count is visible to the query.
+	 */
+	tracked = validity_writes_tracked();
+	if (tracked)
+		as_of = validity_as_of();
+	fill = cache_run_recording(text_to_cstring(sqltext), params, &result);
+
+	/* after a failed lookup, do not make the call wait on Redis twice */
+	if (found == STORE_UNAVAILABLE)
+	{
+		call->not_stored = REASON_UNAVAILABLE;
+		return result.json;
+	}
+	why = fill_unstorable(fill, tracked, as_of, &reason);
+	if (why == NULL)
+	{
+		call->not_stored = cache_store(&skey, fingerprint, &result, fill,
+									   tracked, as_of, ttl, &bytes);
+		call->bytes_written += bytes;
+	}
+	else
+	{
+		call->not_stored = reason;
+		elog(DEBUG1, "cacheaside: not caching \"%s\": %s",
+			 skey.name.data, why);
+	}
+	return result.json;
+}
+
+/*
+ * The body of both SQL-callable variants: the arguments, then the call,
+ * then its statistics.
+ */
+static Datum
+cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
+{
+	text	   *key;
+	text	   *sqltext;
+	int			ttl;
+	Oid			userid = GetUserId();
+	CallStats	call;
+	instr_time	start;
+	instr_time	duration;
+	text	   *json;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -125,57 +209,17 @@ cache_aside_query_common(FunctionCallInfo fcinfo, QueryParams *params)
 	key = PG_GETARG_TEXT_PP(0);
 	sqltext = PG_GETARG_TEXT_PP(1);
 
-	/* Disabled, or Redis known to be down: just run the query */
-	if (!cacheaside_enabled || cacheaside_max_value_bytes == 0 ||
-		store_backing_off())
+	memset(&call, 0, sizeof(call));
+	INSTR_TIME_SET_CURRENT(start);
+	json = cache_call(key, sqltext, ttl, params, &call);
+	if (stats_enabled())
 	{
-		/* inside a query being cached, everything it runs is recorded */
-		query_run_json(text_to_cstring(sqltext), params,
-					   !fill_active(), &result);
-		PG_RETURN_TEXT_P(result.json);
+		INSTR_TIME_SET_CURRENT(duration);
+		INSTR_TIME_SUBTRACT(duration, start);
+		stats_record(userid, VARDATA_ANY(sqltext), VARSIZE_ANY_EXHDR(sqltext),
+					 &call, INSTR_TIME_GET_MILLISEC(duration));
 	}
-
-	mode = validity_mode();
-	fingerprint_compute(VARDATA_ANY(sqltext), VARSIZE_ANY_EXHDR(sqltext),
-						params, fingerprint);
-	store_key_init(&skey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
-
-	found = store_read(&skey, STORE_FAIL_OPEN, &entry);
-	if (found == STORE_FOUND &&
-		memcmp(entry.fingerprint, fingerprint, FINGERPRINT_LEN) == 0)
-	{
-		why = validity_servable(&entry, mode);
-		if (why == NULL)
-		{
-			/* a query being cached around this call read these too */
-			fill_add_hit(&entry, mode == TRACK_ON);
-			PG_RETURN_TEXT_P(entry_payload_text(&entry));
-		}
-		elog(DEBUG1, "cacheaside: not serving \"%s\": %s", skey.name.data, why);
-	}
-
-	/*
-	 * Miss.  The commit sequence number is read before the query takes its
-	 * snapshot: any commit it does not count is visible to the query.
-	 */
-	tracked = validity_writes_tracked();
-	if (tracked)
-		as_of = validity_as_of();
-	sql = text_to_cstring(sqltext);
-	fill = cache_run_recording(sql, params, &result);
-
-	/* after a failed lookup, do not make the call wait on Redis twice */
-	if (found != STORE_UNAVAILABLE)
-	{
-		why = fill_unstorable(fill, tracked, as_of);
-		if (why == NULL)
-			cache_store(&skey, fingerprint, &result, fill, tracked, as_of,
-						ttl);
-		else
-			elog(DEBUG1, "cacheaside: not caching \"%s\": %s",
-				 skey.name.data, why);
-	}
-	PG_RETURN_TEXT_P(result.json);
+	PG_RETURN_TEXT_P(json);
 }
 
 /*

@@ -8,6 +8,9 @@
  *	cache_query.c	cache_aside_query(): the cache-aside logic
  *	cache_admin.c	cache_invalidate() (and its repeat after commit),
  *					cache_get_ttl(), cache_set_ttl(), cache_dependencies()
+ *	cache_status.c	cache_status(): connection, back-off, preloading, epoch
+ *	stats.c			statistics of calls in shared memory, cache_stats and
+ *					cache_stats_reset()
  *	fill.c			recording what a query reads while its result is
  *					computed, and whether that result may be stored
  *	validity.c		whether an entry may be served, or a result stored, in
@@ -57,6 +60,7 @@
 #include "fill.h"
 #include "ledger.h"
 #include "prepared.h"
+#include "stats.h"
 #include "writeset.h"
 
 PG_MODULE_MAGIC;
@@ -83,8 +87,10 @@ cacheaside_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(add_size(ledger_shmem_size(),
-									prepared_shmem_size()));
+	RequestAddinShmemSpace(add_size(add_size(ledger_shmem_size(),
+											 prepared_shmem_size()),
+									stats_shmem_size()));
+	stats_shmem_request();
 }
 
 static void
@@ -96,6 +102,7 @@ cacheaside_shmem_startup(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	ledger_shmem_init();
 	prepared_shmem_init();
+	stats_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -13,6 +13,7 @@
 
 #include <limits.h>
 
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "config.h"
@@ -24,6 +25,7 @@ int			cacheaside_database = 0;
 char	   *cacheaside_key_prefix = NULL;
 int			cacheaside_max_value_bytes = 1024 * 1024;
 int			cacheaside_retry_interval = 1000;
+int			cacheaside_stats_max = 1000;
 
 int			cacheaside_default_ttl = 300;
 int			cacheaside_connect_timeout = 200;
@@ -117,6 +119,17 @@ config_define_gucs(void)
 							PGC_SUSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	/* sizes of shared memory: only where it is made, at preloading */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("cacheaside.stats_max",
+								gettext_noop("Most rows cache_stats keeps (one per database, role and SQL text)."),
+								gettext_noop("The least-used rows make room for new ones. 0 keeps no statistics."),
+								&cacheaside_stats_max,
+								1000, 0, 100000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
 
 	DefineCustomIntVariable("cacheaside.default_ttl",
 							gettext_noop("Time to live of an entry when cache_aside_query is given a NULL ttl."),

@@ -16,6 +16,7 @@ extern int	cacheaside_database;
 extern char *cacheaside_key_prefix;
 extern int	cacheaside_max_value_bytes;
 extern int	cacheaside_retry_interval;
+extern int	cacheaside_stats_max;
 
 /* Behaviour settings (any user) */
 extern int	cacheaside_default_ttl;

@@ -347,17 +347,18 @@ large_objects_read(void)
 }
 
 /*
- * Why the result of an ended fill must not be stored, or NULL when it may
- * be.  tracked: writes were tracked when its query began, and as_of is the
- * ledger's sequence number read then.
+ * Why the result of an ended fill must not be stored, with its kind in
+ * *reason, or NULL when it may be.  tracked: writes were tracked when its
+ * query began, and as_of is the ledger's sequence number read then.
  */
 const char *
-fill_unstorable(Fill *fill, bool tracked, uint64 as_of)
+fill_unstorable(Fill *fill, bool tracked, uint64 as_of, CacheReason *reason)
 {
 	const Oid  *relids = fill->relids.oids;
 	int			nrelids = fill->relids.n;
 	const char *why = NULL;
 
+	*reason = REASON_UNCACHEABLE;
 	if (fill->unchecked)
 		return "it used an entry not checked against commits";
 	if (fill->unstorable)
@@ -365,8 +366,10 @@ fill_unstorable(Fill *fill, bool tracked, uint64 as_of)
 	if (large_objects_read())
 		return "this transaction read large objects";
 	if (fill->checks.data != NULL &&
-		(why = privs_check(fill->checks.data, fill->checks.len)) != NULL)
+		(why = privs_check(fill->checks.data, fill->checks.len,
+						   reason)) != NULL)
 		return why;
+	*reason = REASON_UNCACHEABLE;
 
 	for (int i = 0; i < nrelids && why == NULL; i++)
 	{
@@ -394,7 +397,7 @@ fill_unstorable(Fill *fill, bool tracked, uint64 as_of)
 	}
 	if (why != NULL)
 		return why;
-	return validity_storable(relids, nrelids, tracked, as_of);
+	return validity_storable(relids, nrelids, tracked, as_of, reason);
 }
 
 

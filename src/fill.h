@@ -14,6 +14,7 @@
 #include "nodes/parsenodes.h"
 
 #include "entry.h"
+#include "reason.h"
 
 /* A fill in progress: opaque outside fill.c */
 typedef struct Fill Fill;
@@ -23,7 +24,8 @@ extern void fill_end(Fill *fill);
 extern void fill_include(Fill *fill, const Oid *relids, int nrelids);
 extern bool fill_active(void);
 extern void fill_add_hit(const CacheEntry *entry, bool checked);
-extern const char *fill_unstorable(Fill *fill, bool tracked, uint64 as_of);
+extern const char *fill_unstorable(Fill *fill, bool tracked, uint64 as_of,
+								   CacheReason *reason);
 extern void fill_describe(const Fill *fill, CacheEntry *entry);
 extern void fill_reset(void);
 

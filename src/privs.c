@@ -273,12 +273,13 @@ columns_exist(const EntryCheck *check)
 
 /*
  * Make the recorded checks again against the catalogs as they are now.
- * Returns NULL when they all pass, else why the entry may not be used.
- * Raises no error of its own: when a check fails, the caller runs the
- * query, which raises PostgreSQL's error if it must.
+ * Returns NULL when they all pass, else why the entry may not be used,
+ * with its kind in *reason.  Raises no error of its own: when a check
+ * fails, the caller runs the query, which raises PostgreSQL's error if it
+ * must.
  */
 const char *
-privs_check(const char *checks, size_t len)
+privs_check(const char *checks, size_t len, CacheReason *reason)
 {
 	const char *end;
 	bool		row_security = false;
@@ -287,6 +288,7 @@ privs_check(const char *checks, size_t len)
 		ENTRY_CHECK_SCHEMA, ENTRY_CHECK_RELATION, ENTRY_CHECK_FUNCTION
 	};
 
+	*reason = REASON_PRIVILEGES;
 	if (len == 0)
 		return NULL;
 	end = checks + len;
@@ -354,5 +356,8 @@ privs_check(const char *checks, size_t len)
 			}
 		}
 	}
-	return row_security ? PRIVS_ROW_SECURITY : NULL;
+	if (!row_security)
+		return NULL;
+	*reason = REASON_ROW_SECURITY;
+	return PRIVS_ROW_SECURITY;
 }

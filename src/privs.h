@@ -12,10 +12,13 @@
 #include "nodes/parsenodes.h"
 #include "nodes/pg_list.h"
 
+#include "reason.h"
+
 extern bool privs_encode_rtable(List *rtable, StringInfo out);
 extern bool privs_encode_object(uint32 kind, Oid object, StringInfo out);
 extern List *privs_query_functions(Query *parse);
 extern bool privs_append_unique(StringInfo checks, const char *rec, int len);
-extern const char *privs_check(const char *checks, size_t len);
+extern const char *privs_check(const char *checks, size_t len,
+								CacheReason *reason);
 
 #endif							/* CACHEASIDE_PRIVS_H */

@@ -158,6 +158,18 @@ store_backing_off(void)
 }
 
 /*
+ * When the back-off ends, or 0 when Redis is not being skipped.
+ */
+TimestampTz
+store_retry_at(void)
+{
+	if (!store_backing_off())
+		return 0;
+	return TimestampTzPlusMilliseconds(policy.last_failure,
+									   cacheaside_retry_interval);
+}
+
+/*
  * Send a request under the failure policy, then free it.  Returns one reply
  * per command, or NULL (fail open only) when Redis cannot be used.
  */
@@ -234,15 +246,17 @@ store_entry_command(RedisRequest *req, const char *command,
  * fingerprints); STORE_ABSENT when it holds none, another program's value,
  * or one too large or malformed; STORE_UNAVAILABLE when Redis could not be
  * used (fail open; STORE_FAIL_ERROR raises an error instead, also for a
- * refusal or an unexpected reply).
+ * refusal or an unexpected reply).  *bytes: the size of the value read.
  */
 StoreReadResult
-store_read(const StoreKey *key, StoreFailMode mode, CacheEntry *entry)
+store_read(const StoreKey *key, StoreFailMode mode, CacheEntry *entry,
+		   size_t *bytes)
 {
 	RedisRequest req;
 	RedisReply *reply;
 	const char *invalid;
 
+	*bytes = 0;
 	store_entry_command(&req, "GETRANGE", key, 2);
 	redis_arg_str(&req, "0");
 	/* at most one byte more than an entry may have: tells "too big" */
@@ -267,6 +281,7 @@ store_read(const StoreKey *key, StoreFailMode mode, CacheEntry *entry)
 			store_bad_reply("GETRANGE", reply);
 		return STORE_ABSENT;
 	}
+	*bytes = reply->len;
 	if (reply->len == 0)
 		return STORE_ABSENT;	/* no entry */
 	if (reply->len > (size_t) cacheaside_max_value_bytes)
@@ -288,23 +303,27 @@ store_read(const StoreKey *key, StoreFailMode mode, CacheEntry *entry)
 
 /*
  * Store entry under key for ttl seconds, unless it would exceed
- * cacheaside.max_value_bytes.  Fails open.
+ * cacheaside.max_value_bytes.  Fails open.  Returns REASON_NONE when the
+ * entry was stored (*bytes of it), else why not: REASON_TOO_LARGE or
+ * REASON_UNAVAILABLE (Redis could not be used, or refused).
  */
-void
-store_write(const StoreKey *key, const CacheEntry *entry, int ttl)
+CacheReason
+store_write(const StoreKey *key, const CacheEntry *entry, int ttl,
+			size_t *bytes)
 {
 	StringInfoData header;
 	RedisRequest req;
 	RedisReply *reply;
 	size_t		total;
 
+	*bytes = 0;
 	total = entry_header_size(entry->nrelations, entry->checks_len) +
 		entry->payload_len;
 	if (total > (size_t) cacheaside_max_value_bytes)
 	{
 		elog(DEBUG1, "cacheaside: not caching \"%s\": %zu bytes exceed cacheaside.max_value_bytes",
 			 key->name.data, total);
-		return;
+		return REASON_TOO_LARGE;
 	}
 
 	initStringInfo(&header);
@@ -320,10 +339,41 @@ store_write(const StoreKey *key, const CacheEntry *entry, int ttl)
 	pfree(header.data);
 
 	reply = store_execute(&req, SMALL_REPLY_LIMIT, STORE_FAIL_OPEN);
-	if (reply != NULL && reply->kind != REDIS_KIND_STATUS)
+	if (reply == NULL)
+		return REASON_UNAVAILABLE;
+	if (reply->kind != REDIS_KIND_STATUS)
+	{
 		store_report(STORE_FAIL_OPEN,
 					 reply->kind == REDIS_KIND_ERROR ? STORE_TROUBLE_REFUSED :
 					 STORE_TROUBLE_UNEXPECTED, "SET", reply, NULL);
+		return REASON_UNAVAILABLE;
+	}
+	*bytes = total;
+	return REASON_NONE;
+}
+
+/*
+ * The version Redis reports (INFO server), palloc'd, or NULL when it
+ * cannot be asked (fail open).
+ */
+char *
+store_server_version(void)
+{
+	RedisRequest req;
+	RedisReply *reply;
+	const char *field = "redis_version:";
+	char	   *p;
+
+	redis_request_init(&req);
+	redis_command(&req, 2);
+	redis_arg_str(&req, "INFO");
+	redis_arg_str(&req, "server");
+	reply = store_execute(&req, 64 * 1024, STORE_FAIL_OPEN);
+	if (reply == NULL || reply->kind != REDIS_KIND_STRING ||
+		(p = strstr(reply->str, field)) == NULL)
+		return NULL;
+	p += strlen(field);
+	return pnstrdup(p, strcspn(p, "\r\n"));
 }
 
 /*
@@ -473,9 +523,10 @@ store_remove_matching(const char *pattern, size_t len)
 
 /*
  * Remove the entries under the callers' keys (a List of text), with
- * UNLINK, in one round trip.  Fails with an error.
+ * UNLINK, in one round trip.  Returns how many there were.  Fails with an
+ * error.
  */
-void
+int64
 store_remove_keys(List *caller_keys)
 {
 	RedisRequest req;
@@ -484,9 +535,10 @@ store_remove_keys(List *caller_keys)
 	int			nkeys = list_length(caller_keys);
 	int			ncommands = 0;
 	int			batch = 0;
+	int64		removed = 0;
 
 	if (nkeys == 0)
-		return;
+		return 0;
 
 	redis_request_init(&req);
 	foreach(lc, caller_keys)
@@ -511,6 +563,10 @@ store_remove_keys(List *caller_keys)
 	}
 	replies = store_execute(&req, 1024 * (size_t) ncommands, STORE_FAIL_ERROR);
 	for (int i = 0; i < ncommands; i++)
+	{
 		if (replies[i].kind != REDIS_KIND_INTEGER)
 			store_bad_reply("UNLINK", &replies[i]);
+		removed += replies[i].integer;
+	}
+	return removed;
 }

@@ -9,10 +9,12 @@
 #ifndef CACHEASIDE_STORE_H
 #define CACHEASIDE_STORE_H
 
+#include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 
 #include "entry.h"
+#include "reason.h"
 
 /* What a store operation does when the store cannot be used */
 typedef enum StoreFailMode
@@ -38,11 +40,14 @@ typedef struct StoreKey
 
 extern void store_key_init(StoreKey *key, const char *caller_key, size_t len);
 extern bool store_backing_off(void);
+extern TimestampTz store_retry_at(void);
+extern char *store_server_version(void);
 extern StoreReadResult store_read(const StoreKey *key, StoreFailMode mode,
-								  CacheEntry *entry);
-extern void store_write(const StoreKey *key, const CacheEntry *entry, int ttl);
+								  CacheEntry *entry, size_t *bytes);
+extern CacheReason store_write(const StoreKey *key, const CacheEntry *entry,
+							   int ttl, size_t *bytes);
 extern int64 store_remove_matching(const char *pattern, size_t len);
-extern void store_remove_keys(List *caller_keys);
+extern int64 store_remove_keys(List *caller_keys);
 extern bool store_get_ttl(const StoreKey *key, int32 *ttl);
 extern bool store_set_ttl(const StoreKey *key, int32 ttl);
 

@@ -61,6 +61,24 @@ typedef enum CommitVerdict
 								 * every commit the entry saw */
 } CommitVerdict;
 
+/* The kind of reason a verdict is */
+static inline CacheReason
+verdict_reason(CommitVerdict verdict)
+{
+	switch (verdict)
+	{
+		case COMMITS_VALID:
+			break;
+		case COMMITS_CHANGED:
+			return REASON_CHANGED;
+		case COMMITS_WRITTEN:
+			return REASON_OWN_WRITES;
+		case COMMITS_SNAPSHOT:
+			return REASON_SNAPSHOT;
+	}
+	return REASON_NONE;
+}
+
 /* One message per backend about tracking being unavailable */
 static bool unavailable_warned = false;
 
@@ -180,7 +198,8 @@ check_commits(const Oid *relids, int nrelids, uint64 epoch, uint64 as_of)
  * fingerprint)?  mode is validity_mode() of the call.
  */
 const char *
-validity_servable(const CacheEntry *entry, TrackMode mode)
+validity_servable(const CacheEntry *entry, TrackMode mode,
+				  CacheReason *reason)
 {
 	CommitVerdict verdict;
 
@@ -203,11 +222,15 @@ validity_servable(const CacheEntry *entry, TrackMode mode)
 	else if (!(entry->flags & ENTRY_TRACKED))
 		verdict = COMMITS_CHANGED;	/* made where writes were not tracked */
 	else if (IsolationIsSerializable())
+	{
+		*reason = REASON_SNAPSHOT;
 		return "the transaction is serializable, and a hit would take no predicate locks";
+	}
 	else
 		verdict = check_commits(entry->relations, entry->nrelations,
 								entry->epoch, entry->as_of);
 
+	*reason = verdict_reason(verdict);
 	switch (verdict)
 	{
 		case COMMITS_VALID:
@@ -225,7 +248,7 @@ validity_servable(const CacheEntry *entry, TrackMode mode)
 	 * the query runs instead: it raises PostgreSQL's own error (42501) if
 	 * it must.
 	 */
-	return privs_check(entry->checks, entry->checks_len);
+	return privs_check(entry->checks, entry->checks_len, reason);
 }
 
 /*
@@ -235,7 +258,7 @@ validity_servable(const CacheEntry *entry, TrackMode mode)
  */
 const char *
 validity_storable(const Oid *relids, int nrelids, bool tracked,
-				  uint64 as_of)
+				  uint64 as_of, CacheReason *reason)
 {
 	CommitVerdict verdict;
 
@@ -248,6 +271,7 @@ validity_storable(const Oid *relids, int nrelids, bool tracked,
 	else
 		verdict = COMMITS_VALID;
 
+	*reason = verdict_reason(verdict);
 	switch (verdict)
 	{
 		case COMMITS_VALID:

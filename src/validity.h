@@ -10,6 +10,7 @@
 #define CACHEASIDE_VALIDITY_H
 
 #include "entry.h"
+#include "reason.h"
 
 /* How far writes are tracked in this session */
 typedef enum TrackMode
@@ -23,9 +24,11 @@ extern TrackMode validity_mode(void);
 extern bool validity_writes_tracked(void);
 extern uint64 validity_epoch(void);
 extern uint64 validity_as_of(void);
-extern const char *validity_servable(const CacheEntry *entry, TrackMode mode);
+extern const char *validity_servable(const CacheEntry *entry, TrackMode mode,
+									 CacheReason *reason);
 extern const char *validity_storable(const Oid *relids, int nrelids,
-									 bool tracked, uint64 as_of);
+									 bool tracked, uint64 as_of,
+									 CacheReason *reason);
 extern bool validity_relation_changed(Oid relid, uint64 epoch, uint64 as_of);
 
 #endif							/* CACHEASIDE_VALIDITY_H */

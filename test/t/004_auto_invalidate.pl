@@ -359,6 +359,19 @@ is( $plain->safe_psql(
 $plain->safe_psql('postgres', "SELECT cache_invalidate('plain')");
 is($plain->safe_psql('postgres', $plain_call),
 	'[{"v":"two"}]', 'cache_invalidate does');
+$plain->psql('postgres', 'SELECT * FROM cache_stats', stderr => \$err);
+like(
+	$err,
+	qr/ERROR:  cacheaside statistics need cacheaside in shared_preload_libraries\n.*HINT:  Add cacheaside to shared_preload_libraries and restart the server\./s,
+	'cache_stats says statistics need preloading');
+$plain->psql('postgres', 'SELECT cache_stats_reset()', stderr => \$err);
+like($err, qr/ERROR:  cacheaside statistics need cacheaside in shared_preload_libraries/,
+	'so does cache_stats_reset');
+is( $plain->safe_psql(
+		'postgres',
+		'SELECT preloaded, connection, statistics, epoch IS NULL FROM cache_status()'),
+	'f|connected|f|t',
+	'cache_status says the library is not preloaded');
 $plain->stop;
 
 $node->stop;

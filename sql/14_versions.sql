@@ -1,0 +1,44 @@
+--
+-- Older versions of the SQL surface work with this library, and update
+-- step by step: an installation made at 1.0 keeps its calls working at
+-- each step, and gains each version's objects.
+--
+SELECT current_database() AS regress_db \gset
+CREATE DATABASE cacheaside_regress_versions;
+\c cacheaside_regress_versions
+SET client_min_messages = warning;
+SELECT set_config('cacheaside.port', current_setting('cacheaside_test.redis_port'), false) IS NOT NULL AS port_set;
+CREATE TABLE vt (id int);
+INSERT INTO vt VALUES (1);
+
+CREATE EXTENSION cacheaside VERSION '1.0';
+SELECT extversion FROM pg_extension WHERE extname = 'cacheaside';
+SELECT cache_aside_query('v', 'SELECT id FROM vt', 60);
+SELECT cache_aside_query('v', 'SELECT id FROM vt', 60);
+SELECT cache_aside_query('vp', 'SELECT id FROM vt WHERE id = $1', 60, 1);
+SELECT cache_get_ttl('v') > 0 AS has_ttl;
+SELECT * FROM cache_dependencies('v');
+
+ALTER EXTENSION cacheaside UPDATE TO '1.1';
+SELECT cache_aside_query('v', 'SELECT id FROM vt', 60);
+SELECT * FROM cache_dependencies('v');
+SELECT * FROM cache_stats;
+
+ALTER EXTENSION cacheaside UPDATE TO '1.2';
+SELECT extversion FROM pg_extension WHERE extname = 'cacheaside';
+SELECT cache_aside_query('v', 'SELECT id FROM vt', 60);
+SELECT calls, hits, misses, stores FROM cache_stats
+WHERE query = 'SELECT id FROM vt'
+  AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database());
+SELECT preloaded, connection FROM cache_status();
+SELECT cache_invalidate('v*') AS removed;
+
+-- what 1.2 consists of
+SELECT pg_describe_object(classid, objid, 0) AS object
+FROM pg_depend
+WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'cacheaside')
+ORDER BY 1;
+
+\c :regress_db
+DROP DATABASE cacheaside_regress_versions;

@@ -36,6 +36,7 @@ OBJS = \
 	src/commits.o \
 	src/validity.o \
 	src/stats.o \
+	src/flight.o \
 	src/fill.o \
 	src/cache_query.o \
 	src/cache_admin.o \

@@ -62,6 +62,7 @@ CREATE FUNCTION cache_status(
     OUT retry_at timestamptz,
     OUT redis_version text,
     OUT statistics boolean,
+    OUT fills_in_progress integer,
     OUT epoch numeric,
     OUT commit_sequence numeric)
 RETURNS record

@@ -134,7 +134,8 @@ SELECT sum(calls) AS calls FROM cache_stats;
 -- cache_status: this backend, the server
 SELECT preloaded, connection, retry_at IS NULL AS not_backing_off,
 	   redis_version ~ '^[0-9]+\.[0-9]+' AS redis_version, statistics,
-	   epoch > 0 AS epoch, commit_sequence >= 0 AS commit_sequence
+	   fills_in_progress, epoch > 0 AS epoch,
+	   commit_sequence >= 0 AS commit_sequence
 FROM cache_status();
 
 -- a reset forgets every row

@@ -22,6 +22,8 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "common/hashfn.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
@@ -32,6 +34,7 @@
 #include "entry.h"
 #include "fill.h"
 #include "fingerprint.h"
+#include "flight.h"
 #include "query.h"
 #include "stats.h"
 #include "store.h"
@@ -90,7 +93,135 @@ cache_run_recording(const char *sql, const QueryParams *params,
 }
 
 /*
+ * A miss: run the query inside a fill and store its result, unless it must
+ * not be.  Sets *stored, and in *call why it was not stored.
+ */
+static text *
+cache_fill(const StoreKey *skey, const uint8 *fingerprint, text *sqltext,
+		   int ttl, QueryParams *params, CallStats *call, bool *stored)
+{
+	QueryResult result;
+	Fill	   *fill;
+	const char *why;
+	CacheReason reason;
+	bool		tracked;
+	uint64		as_of = 0;
+	size_t		bytes;
+
+	*stored = false;
+
+	/*
+	 * The commit sequence number is read before the query takes its
+	 * snapshot: any commit it does not count is visible to the query.
+	 */
+	tracked = validity_writes_tracked();
+	if (tracked)
+		as_of = validity_as_of();
+	fill = cache_run_recording(text_to_cstring(sqltext), params, &result);
+
+	why = fill_unstorable(fill, tracked, as_of, &reason);
+	if (why == NULL)
+	{
+		call->not_stored = cache_store(skey, fingerprint, &result, fill,
+									   tracked, as_of, ttl, &bytes);
+		call->bytes_written += bytes;
+		*stored = (call->not_stored == REASON_NONE);
+	}
+	else
+	{
+		call->not_stored = reason;
+		elog(DEBUG1, "cacheaside: not caching \"%s\": %s",
+			 skey->name.data, why);
+	}
+	return result.json;
+}
+
+/*
+ * The same, as the one filler of the entry named by hash: its waiters
+ * learn the outcome, also when the fill fails.
+ */
+static text *
+cache_fill_shared(uint64 hash, const StoreKey *skey, const uint8 *fingerprint,
+				  text *sqltext, int ttl, QueryParams *params,
+				  CallStats *call)
+{
+	text	   *volatile json = NULL;
+	volatile bool stored = false;
+
+	PG_TRY();
+	{
+		bool		s;
+
+		json = cache_fill(skey, fingerprint, sqltext, ttl, params, call, &s);
+		stored = s;
+	}
+	PG_CATCH();
+	{
+		flight_end(hash, false);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	flight_end(hash, stored);
+	return json;
+}
+
+/*
+ * Look the entry up; when it is of this computation and may be served in
+ * this transaction, return its JSON (a hit).  Else NULL, with in *call why
+ * an entry found was not served; *found tells whether Redis could be used.
+ */
+static text *
+cache_lookup(const StoreKey *skey, const uint8 *fingerprint, TrackMode mode,
+			 CallStats *call, StoreReadResult *found)
+{
+	CacheEntry	entry;
+	const char *why;
+	CacheReason reason;
+	size_t		bytes;
+
+	*found = store_read(skey, STORE_FAIL_OPEN, &entry, &bytes);
+	call->bytes_read += bytes;
+	if (*found != STORE_FOUND ||
+		memcmp(entry.fingerprint, fingerprint, FINGERPRINT_LEN) != 0)
+		return NULL;
+	why = validity_servable(&entry, mode, &reason);
+	if (why != NULL)
+	{
+		call->not_served = reason;
+		elog(DEBUG1, "cacheaside: not serving \"%s\": %s",
+			 skey->name.data, why);
+		return NULL;
+	}
+	/* a query being cached around this call read these too */
+	fill_add_hit(&entry, mode == TRACK_ON);
+	call->hit = true;
+	return entry_payload_text(&entry);
+}
+
+/*
+ * The name of an entry among fills in progress: its Redis key and the
+ * fingerprint of its computation.
+ */
+static uint64
+cache_flight_hash(const StoreKey *skey, const uint8 *fingerprint)
+{
+	uint64		seed;
+
+	memcpy(&seed, fingerprint, sizeof(seed));
+	return hash_bytes_extended((const unsigned char *) skey->name.data,
+							   skey->name.len, seed);
+}
+
+/*
  * One call: hit or miss.  Fills in *call what cache_stats counts.
+ *
+ * On a miss, sessions that miss the same entry at once agree on one of
+ * them to run the query (flight.c); the others wait for it, at most
+ * cacheaside.fill_wait, and then look the entry up again.  Transactions
+ * that have written neither fill for others nor wait (their results are
+ * seldom storable, and they may hold locks a filler needs), nor do calls
+ * inside a query being cached (two fills could wait for each other) or
+ * serializable transactions (never served an entry) wait.
  */
 static text *
 cache_call(text *key, text *sqltext, int ttl, QueryParams *params,
@@ -100,14 +231,9 @@ cache_call(text *key, text *sqltext, int ttl, QueryParams *params,
 	StoreKey	skey;
 	StoreReadResult found;
 	QueryResult result;
-	CacheEntry	entry;
 	TrackMode	mode;
-	Fill	   *fill;
-	const char *why;
-	CacheReason reason;
-	bool		tracked;
-	uint64		as_of = 0;
-	size_t		bytes;
+	text	   *json;
+	bool		stored;
 
 	/* Disabled, or Redis known to be down: just run the query */
 	if (!cacheaside_enabled || cacheaside_max_value_bytes == 0 ||
@@ -126,52 +252,51 @@ cache_call(text *key, text *sqltext, int ttl, QueryParams *params,
 						params, fingerprint);
 	store_key_init(&skey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
 
-	found = store_read(&skey, STORE_FAIL_OPEN, &entry, &bytes);
-	call->bytes_read += bytes;
-	if (found == STORE_FOUND &&
-		memcmp(entry.fingerprint, fingerprint, FINGERPRINT_LEN) == 0)
-	{
-		why = validity_servable(&entry, mode, &reason);
-		if (why == NULL)
-		{
-			/* a query being cached around this call read these too */
-			fill_add_hit(&entry, mode == TRACK_ON);
-			call->hit = true;
-			return entry_payload_text(&entry);
-		}
-		call->not_served = reason;
-		elog(DEBUG1, "cacheaside: not serving \"%s\": %s", skey.name.data, why);
-	}
-
-	/*
-	 * Miss.  The commit sequence number is read before the query takes its
-	 * snapshot: any commit it does not count is visible to the query.
-	 */
-	tracked = validity_writes_tracked();
-	if (tracked)
-		as_of = validity_as_of();
-	fill = cache_run_recording(text_to_cstring(sqltext), params, &result);
+	json = cache_lookup(&skey, fingerprint, mode, call, &found);
+	if (json != NULL)
+		return json;
 
 	/* after a failed lookup, do not make the call wait on Redis twice */
 	if (found == STORE_UNAVAILABLE)
 	{
 		call->not_stored = REASON_UNAVAILABLE;
+		query_run_json(text_to_cstring(sqltext), params, !fill_active(),
+					   &result);
 		return result.json;
 	}
-	why = fill_unstorable(fill, tracked, as_of, &reason);
-	if (why == NULL)
+
+	if (cacheaside_fill_wait > 0 && flight_enabled() &&
+		!TransactionIdIsValid(GetTopTransactionIdIfAny()))
 	{
-		call->not_stored = cache_store(&skey, fingerprint, &result, fill,
-									   tracked, as_of, ttl, &bytes);
-		call->bytes_written += bytes;
+		uint64		hash = cache_flight_hash(&skey, fingerprint);
+		bool		may_wait = !fill_active() && !IsolationIsSerializable();
+		FlightRole	role;
+
+		role = flight_begin(hash, may_wait ? cacheaside_fill_wait : 0,
+							&stored, &call->wait_ms);
+		if (role == FLIGHT_FILLER)
+			return cache_fill_shared(hash, &skey, fingerprint, sqltext, ttl,
+									 params, call);
+		if (role == FLIGHT_WAITED)
+		{
+			call->waited = true;
+			if (stored)
+			{
+				json = cache_lookup(&skey, fingerprint, mode, call, &found);
+				if (json != NULL)
+					return json;
+			}
+			/* not stored, not for us, or the wait ended: run it ourselves */
+			if (found == STORE_UNAVAILABLE)
+			{
+				call->not_stored = REASON_UNAVAILABLE;
+				query_run_json(text_to_cstring(sqltext), params,
+							   !fill_active(), &result);
+				return result.json;
+			}
+		}
 	}
-	else
-	{
-		call->not_stored = reason;
-		elog(DEBUG1, "cacheaside: not caching \"%s\": %s",
-			 skey.name.data, why);
-	}
-	return result.json;
+	return cache_fill(&skey, fingerprint, sqltext, ttl, params, call, &stored);
 }
 
 /*

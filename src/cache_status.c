@@ -6,8 +6,9 @@
  * One row: whether the library is preloaded, this backend's connection to
  * Redis (connected, not connected, or backing off after a failure, and
  * until when), the version Redis reports (asked with INFO, which fails
- * open like a lookup: NULL when Redis cannot be reached), and the commit
- * ledger's epoch and sequence number (NULL without preloading).
+ * open like a lookup: NULL when Redis cannot be reached), the fills in
+ * progress in the cluster, and the commit ledger's epoch and sequence
+ * number (NULL without preloading).
  *
  *-------------------------------------------------------------------------
  */
@@ -20,6 +21,7 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
+#include "flight.h"
 #include "ledger.h"
 #include "redis.h"
 #include "stats.h"
@@ -27,7 +29,7 @@
 
 PG_FUNCTION_INFO_V1(cache_status);
 
-#define STATUS_COLUMNS	7
+#define STATUS_COLUMNS	8
 
 /* A uint64 as numeric (bigint cannot hold the top half) */
 static Datum
@@ -43,8 +45,9 @@ uint64_numeric(uint64 value)
 /*
  * cache_status(OUT preloaded boolean, OUT connection text,
  *				OUT retry_at timestamptz, OUT redis_version text,
- *				OUT statistics boolean, OUT epoch numeric,
- *				OUT commit_sequence numeric) RETURNS record
+ *				OUT statistics boolean, OUT fills_in_progress integer,
+ *				OUT epoch numeric, OUT commit_sequence numeric)
+ *		RETURNS record
  */
 Datum
 cache_status(PG_FUNCTION_ARGS)
@@ -77,13 +80,15 @@ cache_status(PG_FUNCTION_ARGS)
 	values[3] = version ? CStringGetTextDatum(version) : (Datum) 0;
 	nulls[3] = (version == NULL);
 	values[4] = BoolGetDatum(stats_enabled());
+	values[5] = Int32GetDatum(flight_in_progress());
+	nulls[5] = (flight_in_progress() < 0);
 	if (ledger_attached())
 	{
-		values[5] = uint64_numeric(ledger_epoch());
-		values[6] = uint64_numeric(ledger_sequence());
+		values[6] = uint64_numeric(ledger_epoch());
+		values[7] = uint64_numeric(ledger_sequence());
 	}
 	else
-		nulls[5] = nulls[6] = true;
+		nulls[6] = nulls[7] = true;
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -11,6 +11,8 @@
  *	cache_status.c	cache_status(): connection, back-off, preloading, epoch
  *	stats.c			statistics of calls in shared memory, cache_stats and
  *					cache_stats_reset()
+ *	flight.c		fills in progress shared between backends: one query
+ *					per cold entry, the others wait
  *	fill.c			recording what a query reads while its result is
  *					computed, and whether that result may be stored
  *	validity.c		whether an entry may be served, or a result stored, in
@@ -58,6 +60,7 @@
 #include "commits.h"
 #include "config.h"
 #include "fill.h"
+#include "flight.h"
 #include "ledger.h"
 #include "prepared.h"
 #include "stats.h"
@@ -89,8 +92,10 @@ cacheaside_shmem_request(void)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(add_size(add_size(ledger_shmem_size(),
 											 prepared_shmem_size()),
-									stats_shmem_size()));
+									add_size(stats_shmem_size(),
+											 flight_shmem_size())));
 	stats_shmem_request();
+	flight_shmem_request();
 }
 
 static void
@@ -103,6 +108,7 @@ cacheaside_shmem_startup(void)
 	ledger_shmem_init();
 	prepared_shmem_init();
 	stats_shmem_init();
+	flight_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -181,7 +187,8 @@ cacheaside_object_access(ObjectAccessType access, Oid classId, Oid objectId,
  *				then cache_invalidate's repeat in Redis, which waits on
  *				Redis and which a concurrent refill must not be able to
  *				undo.
- *	end			then any fill left behind by an error is forgotten.
+ *	end			then any fill left behind by an error is forgotten, and
+ *				any fill other sessions wait for is ended (as not stored).
  */
 static void
 cacheaside_xact_callback(XactEvent event, void *arg)
@@ -199,16 +206,19 @@ cacheaside_xact_callback(XactEvent event, void *arg)
 			commits_commit();
 			cache_admin_commit();
 			fill_reset();
+			flight_release_all();
 			break;
 		case XACT_EVENT_PREPARE:
 			commits_prepare();
 			cache_admin_forget();
 			fill_reset();
+			flight_release_all();
 			break;
 		case XACT_EVENT_ABORT:
 			commits_abort();
 			cache_admin_forget();
 			fill_reset();
+			flight_release_all();
 			break;
 		default:
 			break;

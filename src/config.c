@@ -32,6 +32,7 @@ int			cacheaside_connect_timeout = 200;
 int			cacheaside_command_timeout = 200;
 bool		cacheaside_enabled = true;
 bool		cacheaside_auto_invalidate = true;
+int			cacheaside_fill_wait = 5000;
 
 /*
  * A key prefix may contain anything Redis accepts in a key, but an empty
@@ -175,6 +176,15 @@ config_define_gucs(void)
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("cacheaside.fill_wait",
+							gettext_noop("Longest wait for another session's fill of the same entry; 0 does not wait."),
+							gettext_noop("After it, the waiting session runs the query itself."),
+							&cacheaside_fill_wait,
+							5000, 0, 3600 * 1000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("cacheaside");
 }

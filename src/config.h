@@ -24,6 +24,7 @@ extern int	cacheaside_connect_timeout;
 extern int	cacheaside_command_timeout;
 extern bool cacheaside_enabled;
 extern bool cacheaside_auto_invalidate;
+extern int	cacheaside_fill_wait;
 
 extern void config_define_gucs(void);
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Write seed entries of format 3 (laid out in src/entry.h) into fuzz/corpus/.
+"""Write seed entries of format 4 (laid out in src/entry.h) into fuzz/corpus/.
 
 An encoder of its own, on purpose: seeds made by the code under test would
 share its mistakes."""
@@ -25,15 +25,16 @@ def check(kind, role, obj, privileges=0, version=0, columns=()):
         b"".join(struct.pack(">I", c) for c in columns)
 
 
-def entry(payload, relations=(), tracked=True, checks=b""):
-    hlen = (80 + 4 * len(relations) + len(checks) + 7) // 8 * 8
+def entry(payload, relations=(), tracked=True, checks=b"", compute_us=1500):
+    hlen = (88 + 4 * len(relations) + len(checks) + 7) // 8 * 8
     flags = 1 if tracked else 0
     epoch, as_of = (0x1234567890ABCDEF, 42) if tracked else (0, 0)
-    head = b"CAE\x03" + struct.pack(">I", hlen) + b"\0\0\0\0"
+    head = b"CAE\x04" + struct.pack(">I", hlen) + b"\0\0\0\0"
     rest = struct.pack(">IQ", flags, 787000000000000)
     rest += bytes(range(32))  # fingerprint
     rest += struct.pack(">II", len(relations), len(checks))
     rest += struct.pack(">QQ", epoch, as_of)
+    rest += struct.pack(">II", compute_us, 0)
     rest += b"".join(struct.pack(">I", r) for r in relations)
     rest += checks
     rest += b"\0" * (hlen - 12 - len(rest))

@@ -113,6 +113,24 @@ FROM cache_stats;
 SELECT cache_stats_reset();
 RESET ROLE;
 
+-- early refresh: an entry near its expiry, whose query took a while, is
+-- refreshed by a hit with a probability that grows with
+-- cacheaside.early_refresh; 0 turns it off.  With a TTL of 1 s, a query of
+-- 50 ms and a factor of 100, each hit refreshes with a probability of 0.82
+-- (and never with 0): 20 hits cannot all miss it by chance
+SELECT cache_aside_query('st8', 'SELECT 8 AS eight, pg_sleep(0.05) IS NULL AS slept', 1);
+SET cacheaside.early_refresh = 0;
+SELECT count(*) FROM generate_series(1, 20)
+WHERE cache_aside_query('st8', 'SELECT 8 AS eight, pg_sleep(0.05) IS NULL AS slept', 1) IS NOT NULL;
+SELECT early_refreshes FROM cache_stats WHERE query = 'SELECT 8 AS eight, pg_sleep(0.05) IS NULL AS slept';
+SET cacheaside.early_refresh = 100;
+SELECT count(*) FROM generate_series(1, 20)
+WHERE cache_aside_query('st8', 'SELECT 8 AS eight, pg_sleep(0.05) IS NULL AS slept', 1) IS NOT NULL;
+RESET cacheaside.early_refresh;
+SELECT early_refreshes > 0 AS refreshed, early_refreshes <= misses AS counted_as_misses,
+	   stores >= early_refreshes AS stored
+FROM cache_stats WHERE query = 'SELECT 8 AS eight, pg_sleep(0.05) IS NULL AS slept';
+
 -- every row adds up: a call is a hit or a miss, a miss is stored or not
 -- for exactly one reason; entries not served are misses
 SELECT count(*) AS rows,

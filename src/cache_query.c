@@ -22,8 +22,11 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/xact.h"
 #include "common/hashfn.h"
+#include "common/pg_prng.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
@@ -50,13 +53,14 @@ PG_FUNCTION_INFO_V1(cache_aside_query_params);
 static CacheReason
 cache_store(const StoreKey *skey, const uint8 *fingerprint,
 			QueryResult *result, const Fill *fill, bool tracked,
-			uint64 as_of, int ttl, size_t *bytes)
+			uint64 as_of, uint32 compute_us, int ttl, size_t *bytes)
 {
 	CacheEntry	entry;
 
 	entry.flags = tracked ? ENTRY_TRACKED : 0;
 	entry.epoch = tracked ? validity_epoch() : 0;
 	entry.as_of = tracked ? as_of : 0;
+	entry.compute_us = compute_us;
 	entry.created = GetCurrentTimestamp();
 	memcpy(entry.fingerprint, fingerprint, FINGERPRINT_LEN);
 	fill_describe(fill, &entry);
@@ -107,6 +111,8 @@ cache_fill(const StoreKey *skey, const uint8 *fingerprint, text *sqltext,
 	bool		tracked;
 	uint64		as_of = 0;
 	size_t		bytes;
+	instr_time	start;
+	instr_time	took;
 
 	*stored = false;
 
@@ -117,13 +123,19 @@ cache_fill(const StoreKey *skey, const uint8 *fingerprint, text *sqltext,
 	tracked = validity_writes_tracked();
 	if (tracked)
 		as_of = validity_as_of();
+	INSTR_TIME_SET_CURRENT(start);
 	fill = cache_run_recording(text_to_cstring(sqltext), params, &result);
+	INSTR_TIME_SET_CURRENT(took);
+	INSTR_TIME_SUBTRACT(took, start);
 
 	why = fill_unstorable(fill, tracked, as_of, &reason);
 	if (why == NULL)
 	{
 		call->not_stored = cache_store(skey, fingerprint, &result, fill,
-									   tracked, as_of, ttl, &bytes);
+									   tracked, as_of,
+									   (uint32) Min(INSTR_TIME_GET_MICROSEC(took),
+													PG_UINT32_MAX),
+									   ttl, &bytes);
 		call->bytes_written += bytes;
 		*stored = (call->not_stored == REASON_NONE);
 	}
@@ -166,20 +178,45 @@ cache_fill_shared(uint64 hash, const StoreKey *skey, const uint8 *fingerprint,
 }
 
 /*
+ * Probabilistic early expiration (Vattani, Chierichetti and Lowenstein,
+ * "Optimal Probabilistic Cache Stampede Prevention", VLDB 2015): refresh
+ * an entry ttl_ms before it expires with a probability that grows as the
+ * expiry nears and with how long its query took, -delta * beta * ln(U) >=
+ * ttl for U uniform in (0, 1].  One of the callers of a hot entry refreshes
+ * it shortly before it expires, on average delta * beta ahead; the others
+ * keep hitting.
+ */
+static bool
+cache_refresh_early(const CacheEntry *entry, int64 ttl_ms)
+{
+	double		u;
+
+	if (cacheaside_early_refresh <= 0 || ttl_ms < 0 || entry->compute_us == 0)
+		return false;
+	u = 1.0 - pg_prng_double(&pg_global_prng_state);	/* (0, 1] */
+	return -(entry->compute_us / 1000.0) * cacheaside_early_refresh * log(u) >=
+		(double) ttl_ms;
+}
+
+/*
  * Look the entry up; when it is of this computation and may be served in
- * this transaction, return its JSON (a hit).  Else NULL, with in *call why
- * an entry found was not served; *found tells whether Redis could be used.
+ * this transaction, return its JSON (a hit), with *refresh telling whether
+ * this caller should refresh it early.  Else NULL, with in *call why an
+ * entry found was not served; *found tells whether Redis could be used.
  */
 static text *
 cache_lookup(const StoreKey *skey, const uint8 *fingerprint, TrackMode mode,
-			 CallStats *call, StoreReadResult *found)
+			 CallStats *call, StoreReadResult *found, bool *refresh)
 {
 	CacheEntry	entry;
 	const char *why;
 	CacheReason reason;
 	size_t		bytes;
+	int64		ttl_ms;
 
-	*found = store_read(skey, STORE_FAIL_OPEN, &entry, &bytes);
+	*refresh = false;
+	*found = store_read(skey, STORE_FAIL_OPEN, &entry, &bytes,
+						cacheaside_early_refresh > 0 ? &ttl_ms : NULL);
 	call->bytes_read += bytes;
 	if (*found != STORE_FOUND ||
 		memcmp(entry.fingerprint, fingerprint, FINGERPRINT_LEN) != 0)
@@ -195,6 +232,8 @@ cache_lookup(const StoreKey *skey, const uint8 *fingerprint, TrackMode mode,
 	/* a query being cached around this call read these too */
 	fill_add_hit(&entry, mode == TRACK_ON);
 	call->hit = true;
+	if (cacheaside_early_refresh > 0)
+		*refresh = cache_refresh_early(&entry, ttl_ms);
 	return entry_payload_text(&entry);
 }
 
@@ -234,6 +273,8 @@ cache_call(text *key, text *sqltext, int ttl, QueryParams *params,
 	TrackMode	mode;
 	text	   *json;
 	bool		stored;
+	bool		refresh;
+	bool		writing = TransactionIdIsValid(GetTopTransactionIdIfAny());
 
 	/* Disabled, or Redis known to be down: just run the query */
 	if (!cacheaside_enabled || cacheaside_max_value_bytes == 0 ||
@@ -252,9 +293,33 @@ cache_call(text *key, text *sqltext, int ttl, QueryParams *params,
 						params, fingerprint);
 	store_key_init(&skey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
 
-	json = cache_lookup(&skey, fingerprint, mode, call, &found);
-	if (json != NULL)
+	json = cache_lookup(&skey, fingerprint, mode, call, &found, &refresh);
+	if (json != NULL && !refresh)
 		return json;
+	if (json != NULL)
+	{
+		/*
+		 * Refresh early: by one caller at a time (any other serves the hit);
+		 * not in a transaction that wrote, whose result is seldom storable.
+		 */
+		uint64		hash = cache_flight_hash(&skey, fingerprint);
+
+		if (writing)
+			return json;
+		if (flight_enabled())
+		{
+			if (flight_begin(hash, 0, &stored, &call->wait_ms) != FLIGHT_FILLER)
+				return json;
+			call->hit = false;
+			call->early_refresh = true;
+			return cache_fill_shared(hash, &skey, fingerprint, sqltext, ttl,
+									 params, call);
+		}
+		call->hit = false;
+		call->early_refresh = true;
+		return cache_fill(&skey, fingerprint, sqltext, ttl, params, call,
+						  &stored);
+	}
 
 	/* after a failed lookup, do not make the call wait on Redis twice */
 	if (found == STORE_UNAVAILABLE)
@@ -265,8 +330,7 @@ cache_call(text *key, text *sqltext, int ttl, QueryParams *params,
 		return result.json;
 	}
 
-	if (cacheaside_fill_wait > 0 && flight_enabled() &&
-		!TransactionIdIsValid(GetTopTransactionIdIfAny()))
+	if (cacheaside_fill_wait > 0 && flight_enabled() && !writing)
 	{
 		uint64		hash = cache_flight_hash(&skey, fingerprint);
 		bool		may_wait = !fill_active() && !IsolationIsSerializable();
@@ -282,7 +346,8 @@ cache_call(text *key, text *sqltext, int ttl, QueryParams *params,
 			call->waited = true;
 			if (stored)
 			{
-				json = cache_lookup(&skey, fingerprint, mode, call, &found);
+				json = cache_lookup(&skey, fingerprint, mode, call, &found,
+									&refresh);
 				if (json != NULL)
 					return json;
 			}

@@ -33,6 +33,7 @@ int			cacheaside_command_timeout = 200;
 bool		cacheaside_enabled = true;
 bool		cacheaside_auto_invalidate = true;
 int			cacheaside_fill_wait = 5000;
+double		cacheaside_early_refresh = 1.0;
 
 /*
  * A key prefix may contain anything Redis accepts in a key, but an empty
@@ -185,6 +186,15 @@ config_define_gucs(void)
 							PGC_USERSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomRealVariable("cacheaside.early_refresh",
+							 gettext_noop("How early hot entries are refreshed before they expire (the beta of probabilistic early expiration); 0 turns it off."),
+							 gettext_noop("A hit refreshes its entry with a probability that grows as the entry nears its expiry and with how long its query took; 1 is the optimum of Vattani et al.; above 1 refreshes earlier."),
+							 &cacheaside_early_refresh,
+							 1.0, 0.0, 100.0,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("cacheaside");
 }

@@ -25,6 +25,7 @@ extern int	cacheaside_command_timeout;
 extern bool cacheaside_enabled;
 extern bool cacheaside_auto_invalidate;
 extern int	cacheaside_fill_wait;
+extern double cacheaside_early_refresh;
 
 extern void config_define_gucs(void);
 

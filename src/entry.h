@@ -7,11 +7,11 @@
  * entry.c reads and writes it through these names.
  *
  * An entry is a header followed by the JSON text.  All integers are
- * big-endian.  Version 3:
+ * big-endian.  Version 4:
  *
  *	offset	size
  *	0		3	magic "CAE"								ENTRY_OFF_MAGIC
- *	3		1	format version (3)						ENTRY_OFF_VERSION
+ *	3		1	format version (4)						ENTRY_OFF_VERSION
  *	4		4	header length H: a multiple of 8, at	ENTRY_OFF_HEADER_LEN
  *				least ENTRY_FIXED_SIZE
  *	8		4	CRC-32C of every byte from offset 12	ENTRY_OFF_CRC
@@ -27,8 +27,11 @@
  *				entry was made in (ledger.c)
  *	72		8	as of: the commit sequence number its	ENTRY_OFF_AS_OF
  *				query saw (ledger.c)
- *	80		4*N	relation OIDs							ENTRY_FIXED_SIZE
- *	80+4N	C	privilege checks the query passed (privs.c), one after
+ *	80		4	microseconds its query took				ENTRY_OFF_COMPUTE_US
+ *				(early refresh weighs it)
+ *	84		4	zero									ENTRY_OFF_RESERVED
+ *	88		4*N	relation OIDs							ENTRY_FIXED_SIZE
+ *	88+4N	C	privilege checks the query passed (privs.c), one after
  *				the other, each ENTRY_CHECK_FIXED_SIZE bytes and then
  *				4*K column numbers:
  *					0	4	kind (ENTRY_CHECK_*)		ENTRY_CHECK_OFF_KIND
@@ -62,7 +65,7 @@
 #include "fingerprint.h"
 
 #define ENTRY_MAGIC			"CAE"
-#define ENTRY_VERSION		3
+#define ENTRY_VERSION		4
 
 /* Offsets of the fields of the header (see above) */
 #define ENTRY_OFF_MAGIC			0
@@ -76,7 +79,9 @@
 #define ENTRY_OFF_CHECKS_LEN	60
 #define ENTRY_OFF_EPOCH			64
 #define ENTRY_OFF_AS_OF			72
-#define ENTRY_FIXED_SIZE		80	/* the relation OIDs begin here */
+#define ENTRY_OFF_COMPUTE_US	80
+#define ENTRY_OFF_RESERVED		84
+#define ENTRY_FIXED_SIZE		88	/* the relation OIDs begin here */
 
 /* Offsets of the fields of one privilege check */
 #define ENTRY_CHECK_OFF_KIND		0
@@ -123,6 +128,7 @@ typedef struct CacheEntry
 	uint8		fingerprint[FINGERPRINT_LEN];
 	uint64		epoch;			/* cluster start the entry was made in */
 	uint64		as_of;			/* commit sequence number it saw (ledger.c) */
+	uint32		compute_us;		/* microseconds its query took */
 	int			nrelations;		/* relations its query read */
 	Oid		   *relations;
 	const char *checks;			/* privilege checks its query passed */

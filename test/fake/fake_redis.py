@@ -5,8 +5,8 @@
 
 Listens on an ephemeral port of 127.0.0.1 and writes the port to PORT_FILE.
 Each connection it accepts adds a line to PORT_FILE.accepts.
-Each new connection reads MODE_FILE (one word) and answers each request on
-that connection as the mode says:
+Each new connection reads MODE_FILE (one word) and answers each command on
+that connection (several may come in one write) as the mode says:
 
     huge-array   "*2000000000": an array no reply could fill
     garbage      a line that is not the Redis protocol
@@ -36,7 +36,34 @@ REPLIES = {
 }
 
 
+def complete_commands(buf):
+    """Count the whole RESP commands (arrays of bulk strings) at the start
+    of buf; return (count, bytes they take).  Clients may pipeline several
+    commands in one write: each gets its own reply."""
+    count = 0
+    pos = 0
+    while True:
+        if not buf.startswith(b"*", pos):
+            return count, pos
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:
+            return count, pos
+        nargs = int(buf[pos + 1:eol])
+        p = eol + 2
+        for _ in range(nargs):
+            eol = buf.find(b"\r\n", p)
+            if eol < 0 or not buf.startswith(b"$", p):
+                return count, pos
+            length = int(buf[p + 1:eol])
+            p = eol + 2 + length + 2
+            if p > len(buf):
+                return count, pos
+        count += 1
+        pos = p
+
+
 def serve(conn, mode):
+    buf = b""
     with conn:
         while True:
             try:
@@ -47,8 +74,14 @@ def serve(conn, mode):
                 return
             if mode == "close":
                 return
+            buf += data
+            count, used = complete_commands(buf)
+            buf = buf[used:]
             try:
-                conn.sendall(REPLIES[mode])
+                for _ in range(count):
+                    conn.sendall(REPLIES[mode])
+                    if mode in ("truncated", "stall"):
+                        break
             except OSError:
                 return
             if mode == "truncated":

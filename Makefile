@@ -30,6 +30,7 @@ OBJS = \
 	src/query.o \
 	src/privs.o \
 	src/ledger.o \
+	src/ledger_save.o \
 	src/prepared.o \
 	src/lockscan.o \
 	src/writeset.o \

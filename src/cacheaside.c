@@ -25,6 +25,7 @@
  *					one version's private layout)
  *	prepared.c		the registry of prepared transactions that wrote
  *	ledger.c		the commit ledger in shared memory
+ *	ledger_save.c	the ledger kept across a clean restart
  *	privs.c			privilege checks: encoded from what a query passes,
  *					made again on hits
  *	store.c			the entry store: entries in Redis by name, the failure
@@ -62,6 +63,7 @@
 #include "fill.h"
 #include "flight.h"
 #include "ledger.h"
+#include "ledger_save.h"
 #include "prepared.h"
 #include "stats.h"
 #include "writeset.h"
@@ -101,15 +103,21 @@ cacheaside_shmem_request(void)
 static void
 cacheaside_shmem_startup(void)
 {
+	bool		made;
+
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	ledger_shmem_init();
+	made = ledger_shmem_init();
 	prepared_shmem_init();
 	stats_shmem_init();
 	flight_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
+
+	/* in the postmaster: the ledger of the last clean shutdown, if any */
+	if (made && !IsUnderPostmaster)
+		ledger_save_startup();
 }
 
 

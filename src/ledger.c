@@ -33,9 +33,16 @@
  *
  * Shared memory does not survive a restart, but committed writes do: each
  * start of the cluster draws a random epoch, and entries of another epoch
- * are misses.  valid_from is a sequence number before which no entry is
- * valid, raised when something unseen may have committed (prepared
- * transactions that survived a restart, see prepared.c).
+ * are misses.  After a clean shutdown, though, the ledger was saved and
+ * may be restored at the next start (ledger_save.c): then the entries of
+ * the last run's epoch stay valid, checked against the restored slots as
+ * before.  The new run still
+ * draws an epoch of its own, for what it stores: a copy of the data
+ * directory started elsewhere accepts what both had when they parted, not
+ * what the other stored since.  valid_from is a sequence number before
+ * which no entry is valid, raised when something unseen may have
+ * committed (prepared transactions that survived a restart, see
+ * prepared.c).
  *
  * Who marks and records commits is commits.c; who reads the ledger to
  * decide about an entry is validity.c.
@@ -53,9 +60,6 @@
 
 #include "ledger.h"
 
-/* Number of slots: a power of two */
-#define LEDGER_SLOTS		65536
-
 typedef struct LedgerSlot
 {
 	pg_atomic_uint64 last;
@@ -66,6 +70,8 @@ typedef struct LedgerSlot
 typedef struct Ledger
 {
 	uint64		epoch;			/* drawn at each start of the cluster */
+	uint64		prev_epoch;		/* restored after a clean restart: the
+								 * epoch of the last run, or 0 */
 	pg_atomic_uint64 seq;		/* the last sequence number taken */
 	pg_atomic_uint64 valid_from;	/* entries with an earlier as-of are
 									 * misses */
@@ -88,16 +94,17 @@ ledger_shmem_size(void)
 
 /*
  * Attach to the ledger, making it at the first start of the cluster with
- * a new epoch.  Called with AddinShmemInitLock held.
+ * a new epoch.  Returns true when it was made.  Called with
+ * AddinShmemInitLock held.
  */
-void
+bool
 ledger_shmem_init(void)
 {
 	bool		found;
 
 	ledger = ShmemInitStruct("cacheaside ledger", ledger_shmem_size(), &found);
 	if (found)
-		return;
+		return false;
 
 	/* a new epoch: entries of every earlier start become misses */
 	do
@@ -106,6 +113,7 @@ ledger_shmem_init(void)
 			ledger->epoch = (uint64) GetCurrentTimestamp() ^
 				((uint64) MyProcPid << 32);
 	} while (ledger->epoch == 0);
+	ledger->prev_epoch = 0;
 	pg_atomic_init_u64(&ledger->seq, 0);
 	pg_atomic_init_u64(&ledger->valid_from, 0);
 	for (int i = 0; i < LEDGER_SLOTS; i++)
@@ -114,6 +122,7 @@ ledger_shmem_init(void)
 		pg_atomic_init_u64(&ledger->slots[i].last_xid, 0);
 		pg_atomic_init_u32(&ledger->slots[i].inflight, 0);
 	}
+	return true;
 }
 
 /*
@@ -136,6 +145,56 @@ ledger_epoch(void)
 {
 	Assert(ledger != NULL);
 	return ledger->epoch;
+}
+
+/*
+ * Is an entry of epoch made by this run of the ledger, or by the last run
+ * when a clean restart restored it?
+ */
+bool
+ledger_epoch_accepts(uint64 epoch)
+{
+	Assert(ledger != NULL);
+	return epoch == ledger->epoch ||
+		(epoch == ledger->prev_epoch && epoch != 0);
+}
+
+/*
+ * A copy of the ledger, for saving at shutdown, when nothing commits any
+ * more; marks in flight (prepared transactions) are not kept: their
+ * registry is made again at the next start.
+ */
+void
+ledger_image(LedgerImage *image)
+{
+	Assert(ledger != NULL);
+	image->epoch = ledger->epoch;
+	image->seq = pg_atomic_read_u64(&ledger->seq);
+	image->valid_from = pg_atomic_read_u64(&ledger->valid_from);
+	for (int i = 0; i < LEDGER_SLOTS; i++)
+	{
+		image->last[i] = pg_atomic_read_u64(&ledger->slots[i].last);
+		image->last_xid[i] = pg_atomic_read_u64(&ledger->slots[i].last_xid);
+	}
+}
+
+/*
+ * Take up the ledger of the last run, at a start where nothing can have
+ * been written since it was saved; the epoch drawn for this run stays.
+ * Called in the postmaster, before any backend exists.
+ */
+void
+ledger_restore(const LedgerImage *image)
+{
+	Assert(ledger != NULL);
+	ledger->prev_epoch = image->epoch;
+	pg_atomic_write_u64(&ledger->seq, image->seq);
+	pg_atomic_write_u64(&ledger->valid_from, image->valid_from);
+	for (int i = 0; i < LEDGER_SLOTS; i++)
+	{
+		pg_atomic_write_u64(&ledger->slots[i].last, image->last[i]);
+		pg_atomic_write_u64(&ledger->slots[i].last_xid, image->last_xid[i]);
+	}
 }
 
 /*

@@ -12,10 +12,27 @@
 #include "access/transam.h"
 
 extern Size ledger_shmem_size(void);
-extern void ledger_shmem_init(void);
+extern bool ledger_shmem_init(void);
 extern bool ledger_attached(void);
 
+/* Number of slots: a power of two */
+#define LEDGER_SLOTS		65536
+
+/* What a clean shutdown saves of the ledger (ledger_save.c) */
+typedef struct LedgerImage
+{
+	uint64		epoch;
+	uint64		seq;
+	uint64		valid_from;
+	uint64		last[LEDGER_SLOTS];
+	uint64		last_xid[LEDGER_SLOTS];
+} LedgerImage;
+
+extern void ledger_image(LedgerImage *image);
+extern void ledger_restore(const LedgerImage *image);
+
 extern uint64 ledger_epoch(void);
+extern bool ledger_epoch_accepts(uint64 epoch);
 extern uint64 ledger_sequence(void);
 extern uint64 ledger_valid_from(void);
 extern void ledger_restart_validity(void);

@@ -17,9 +17,9 @@
  *
  * Transactions prepared before the server started were recorded by
  * nobody: the first check after the start records each of them against
- * its whole database (prepared_recovered_recorded), and makes every entry
- * whose query began before that a miss, since one of them may have
- * committed unseen in between.
+ * its whole database (prepared_recovered_recorded), and, if there were
+ * any, makes every entry whose query began before that a miss, since one
+ * of them may have committed unseen in between.
  *
  * Note about races.  An entry of the registry is reserved (fxid set) and
  * then its slots published, each under the registry's spinlock; the slots
@@ -296,9 +296,10 @@ prepared_known(uint64 fxid)
  * it reads is no part of a query being cached, and it needs no privilege
  * of the caller.
  */
-static void
+static int
 record_recovered(void)
 {
+	int			recorded = 0;
 	FmgrInfo	flinfo;
 	LOCAL_FCINFO(fcinfo, 0);
 	ReturnSetInfo rsinfo;
@@ -345,8 +346,10 @@ record_recovered(void)
 		if (entry == NULL)
 			elog(ERROR, "no room to record prepared transaction %u", xid);
 		prepared_publish(entry, &dbslot, 1);
+		recorded++;
 	}
 	FreeExprContext(econtext, true);
+	return recorded;
 }
 
 /*
@@ -359,6 +362,7 @@ bool
 prepared_recovered_recorded(void)
 {
 	uint32		state = pg_atomic_read_u32(&registry->recovered_state);
+	volatile int recorded = 0;
 
 	if (state == RECOVERED_RECORDED)
 		return true;
@@ -369,7 +373,7 @@ prepared_recovered_recorded(void)
 
 	PG_TRY();
 	{
-		record_recovered();
+		recorded = record_recovered();
 	}
 	PG_CATCH();
 	{
@@ -378,8 +382,13 @@ prepared_recovered_recorded(void)
 	}
 	PG_END_TRY();
 
-	/* entries whose query began before now may have missed a commit */
-	ledger_restart_validity();
+	/*
+	 * Entries whose query began before now may have missed a commit of one
+	 * of those (after a clean restart, entries of the last run are still
+	 * valid: without them, nothing unseen can have committed)
+	 */
+	if (recorded > 0)
+		ledger_restart_validity();
 	pg_atomic_write_u32(&registry->recovered_state, RECOVERED_RECORDED);
 	return true;
 }

@@ -155,7 +155,7 @@ validity_as_of(void)
 static bool
 database_changed(uint64 epoch, uint64 as_of, uint64 *last_xid)
 {
-	if (epoch != ledger_epoch() || !prepared_recovered_recorded() ||
+	if (!ledger_epoch_accepts(epoch) || !prepared_recovered_recorded() ||
 		as_of < ledger_valid_from())
 		return true;
 	prepared_settle();

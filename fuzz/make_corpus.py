@@ -25,7 +25,8 @@ def check(kind, role, obj, privileges=0, version=0, columns=()):
         b"".join(struct.pack(">I", c) for c in columns)
 
 
-def entry(payload, relations=(), tracked=True, checks=b"", compute_us=1500):
+def entry(payload, relations=(), tracked=True, checks=b"", compute_us=1500,
+          ttl=600):
     hlen = (88 + 4 * len(relations) + len(checks) + 7) // 8 * 8
     flags = 1 if tracked else 0
     epoch, as_of = (0x1234567890ABCDEF, 42) if tracked else (0, 0)
@@ -34,7 +35,7 @@ def entry(payload, relations=(), tracked=True, checks=b"", compute_us=1500):
     rest += bytes(range(32))  # fingerprint
     rest += struct.pack(">II", len(relations), len(checks))
     rest += struct.pack(">QQ", epoch, as_of)
-    rest += struct.pack(">II", compute_us, 0)
+    rest += struct.pack(">II", compute_us, ttl)
     rest += b"".join(struct.pack(">I", r) for r in relations)
     rest += checks
     rest += b"\0" * (hlen - 12 - len(rest))

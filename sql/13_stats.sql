@@ -113,22 +113,28 @@ FROM cache_stats;
 SELECT cache_stats_reset();
 RESET ROLE;
 
--- early refresh: an entry near its expiry, whose query took a while, is
--- refreshed by a hit with a probability that grows with
--- cacheaside.early_refresh; 0 turns it off.  With a TTL of 1 s, a query of
--- 50 ms and a factor of 100, each hit refreshes with a probability of 0.82
--- (and never with 0): 20 hits cannot all miss it by chance
-SELECT cache_aside_query('st8', 'SELECT 8 AS eight, pg_sleep(0.05) IS NULL AS slept', 1);
+-- early refresh: in the last quarter of an entry's life, a hit refreshes
+-- it with a probability that grows as the expiry nears, with how long its
+-- query took and with cacheaside.early_refresh; 0 turns it off.  An entry
+-- of 2 s whose query took 50 ms, 1.6 s old: with a factor of 100 each hit
+-- refreshes it with a probability above 0.9 (never with 0); 20 hits cannot
+-- all miss it by chance
+SELECT cache_aside_query('st8', 'SELECT 8 AS eight, pg_sleep(0.05) IS NULL AS slept', 2);
 SET cacheaside.early_refresh = 0;
 SELECT count(*) FROM generate_series(1, 20)
-WHERE cache_aside_query('st8', 'SELECT 8 AS eight, pg_sleep(0.05) IS NULL AS slept', 1) IS NOT NULL;
+WHERE cache_aside_query('st8', 'SELECT 8 AS eight, pg_sleep(0.05) IS NULL AS slept', 2) IS NOT NULL;
 SELECT early_refreshes FROM cache_stats WHERE query = 'SELECT 8 AS eight, pg_sleep(0.05) IS NULL AS slept';
+-- young entries are not refreshed, whatever the factor
 SET cacheaside.early_refresh = 100;
 SELECT count(*) FROM generate_series(1, 20)
-WHERE cache_aside_query('st8', 'SELECT 8 AS eight, pg_sleep(0.05) IS NULL AS slept', 1) IS NOT NULL;
+WHERE cache_aside_query('st8', 'SELECT 8 AS eight, pg_sleep(0.05) IS NULL AS slept', 2) IS NOT NULL;
+SELECT early_refreshes FROM cache_stats WHERE query = 'SELECT 8 AS eight, pg_sleep(0.05) IS NULL AS slept';
+SELECT pg_sleep(1.6);
+SELECT count(*) FROM generate_series(1, 20)
+WHERE cache_aside_query('st8', 'SELECT 8 AS eight, pg_sleep(0.05) IS NULL AS slept', 2) IS NOT NULL;
 RESET cacheaside.early_refresh;
-SELECT early_refreshes > 0 AS refreshed, early_refreshes <= misses AS counted_as_misses,
-	   stores >= early_refreshes AS stored
+SELECT early_refreshes = 1 AS refreshed_once, misses = 1 + early_refreshes AS counted_as_misses,
+	   stores = misses AS stored
 FROM cache_stats WHERE query = 'SELECT 8 AS eight, pg_sleep(0.05) IS NULL AS slept';
 
 -- every row adds up: a call is a hit or a miss, a miss is stored or not

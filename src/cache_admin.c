@@ -140,7 +140,7 @@ cache_dependencies(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 
 	store_key_init(&skey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
-	if (store_read(&skey, STORE_FAIL_ERROR, &entry, &bytes, NULL) != STORE_FOUND)
+	if (store_read(&skey, STORE_FAIL_ERROR, &entry, &bytes) != STORE_FOUND)
 		PG_RETURN_NULL();		/* no valid entry */
 
 	checkable = (entry.flags & ENTRY_TRACKED) && validity_writes_tracked();

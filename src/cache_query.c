@@ -61,6 +61,7 @@ cache_store(const StoreKey *skey, const uint8 *fingerprint,
 	entry.epoch = tracked ? validity_epoch() : 0;
 	entry.as_of = tracked ? as_of : 0;
 	entry.compute_us = compute_us;
+	entry.ttl = (uint32) ttl;
 	entry.created = GetCurrentTimestamp();
 	memcpy(entry.fingerprint, fingerprint, FINGERPRINT_LEN);
 	fill_describe(fill, &entry);
@@ -180,19 +181,35 @@ cache_fill_shared(uint64 hash, const StoreKey *skey, const uint8 *fingerprint,
 /*
  * Probabilistic early expiration (Vattani, Chierichetti and Lowenstein,
  * "Optimal Probabilistic Cache Stampede Prevention", VLDB 2015): refresh
- * an entry ttl_ms before it expires with a probability that grows as the
- * expiry nears and with how long its query took, -delta * beta * ln(U) >=
- * ttl for U uniform in (0, 1].  One of the callers of a hot entry refreshes
- * it shortly before it expires, on average delta * beta ahead; the others
- * keep hitting.
+ * an entry before it expires with a probability that grows as the expiry
+ * nears and with how long its query took, -delta * beta * ln(U) >= the
+ * time left, for U uniform in (0, 1].  One of the callers of a hot entry
+ * refreshes it shortly before it expires; the others keep hitting.  The
+ * expiry is reckoned from the entry (its creation and the TTL it was
+ * stored with), not asked of Redis: cache_set_ttl does not move it.
+ *
+ * The first caller to refresh does so about delta * beta * ln(calls in
+ * that time) before the expiry: under a heavy load, where the query takes
+ * long and calls are many, that is long before it, and entries would be
+ * refreshed over and over.  So only the last quarter of an entry's life
+ * (since it was stored) is considered: at most one refresh per
+ * three-quarter lifetime, whatever the load.
  */
 static bool
-cache_refresh_early(const CacheEntry *entry, int64 ttl_ms)
+cache_refresh_early(const CacheEntry *entry)
 {
 	double		u;
+	int64		age_ms;
+	int64		ttl_ms;
 
-	if (cacheaside_early_refresh <= 0 || ttl_ms < 0 || entry->compute_us == 0)
+	if (entry->compute_us == 0 || entry->ttl == 0)
 		return false;
+	age_ms = (GetCurrentTimestamp() - entry->created) / 1000;
+	ttl_ms = (int64) entry->ttl * 1000 - age_ms;
+	if (ttl_ms * 3 > age_ms)
+		return false;			/* not in the last quarter of its life */
+	if (ttl_ms < 0)
+		ttl_ms = 0;
 	u = 1.0 - pg_prng_double(&pg_global_prng_state);	/* (0, 1] */
 	return -(entry->compute_us / 1000.0) * cacheaside_early_refresh * log(u) >=
 		(double) ttl_ms;
@@ -212,11 +229,9 @@ cache_lookup(const StoreKey *skey, const uint8 *fingerprint, TrackMode mode,
 	const char *why;
 	CacheReason reason;
 	size_t		bytes;
-	int64		ttl_ms;
 
 	*refresh = false;
-	*found = store_read(skey, STORE_FAIL_OPEN, &entry, &bytes,
-						cacheaside_early_refresh > 0 ? &ttl_ms : NULL);
+	*found = store_read(skey, STORE_FAIL_OPEN, &entry, &bytes);
 	call->bytes_read += bytes;
 	if (*found != STORE_FOUND ||
 		memcmp(entry.fingerprint, fingerprint, FINGERPRINT_LEN) != 0)
@@ -233,7 +248,7 @@ cache_lookup(const StoreKey *skey, const uint8 *fingerprint, TrackMode mode,
 	fill_add_hit(&entry, mode == TRACK_ON);
 	call->hit = true;
 	if (cacheaside_early_refresh > 0)
-		*refresh = cache_refresh_early(&entry, ttl_ms);
+		*refresh = cache_refresh_early(&entry);
 	return entry_payload_text(&entry);
 }
 

@@ -172,7 +172,7 @@ entry_encode_header(StringInfo buf, const CacheEntry *entry)
 	write_u64(fixed + ENTRY_OFF_EPOCH, entry->epoch);
 	write_u64(fixed + ENTRY_OFF_AS_OF, entry->as_of);
 	write_u32(fixed + ENTRY_OFF_COMPUTE_US, entry->compute_us);
-	write_u32(fixed + ENTRY_OFF_RESERVED, 0);
+	write_u32(fixed + ENTRY_OFF_TTL, entry->ttl);
 	appendBinaryStringInfo(buf, fixed, sizeof(fixed));
 	for (int i = 0; i < entry->nrelations; i++)
 		append_u32(buf, entry->relations[i]);
@@ -231,9 +231,8 @@ entry_decode(char *data, size_t len, CacheEntry *entry)
 	entry->as_of = read_u64(data + ENTRY_OFF_AS_OF);
 	if (!(entry->flags & ENTRY_TRACKED) && (entry->epoch | entry->as_of) != 0)
 		return "malformed header";
-	if (read_u32(data + ENTRY_OFF_RESERVED) != 0)
-		return "malformed header";
 	entry->compute_us = read_u32(data + ENTRY_OFF_COMPUTE_US);
+	entry->ttl = read_u32(data + ENTRY_OFF_TTL);
 	entry->created = (TimestampTz) read_u64(data + ENTRY_OFF_CREATED);
 	memcpy(entry->fingerprint, data + ENTRY_OFF_FINGERPRINT, FINGERPRINT_LEN);
 	entry->payload = data + hlen;

@@ -29,7 +29,7 @@
  *				query saw (ledger.c)
  *	80		4	microseconds its query took				ENTRY_OFF_COMPUTE_US
  *				(early refresh weighs it)
- *	84		4	zero									ENTRY_OFF_RESERVED
+ *	84		4	the TTL it was stored with, in seconds	ENTRY_OFF_TTL
  *	88		4*N	relation OIDs							ENTRY_FIXED_SIZE
  *	88+4N	C	privilege checks the query passed (privs.c), one after
  *				the other, each ENTRY_CHECK_FIXED_SIZE bytes and then
@@ -80,7 +80,7 @@
 #define ENTRY_OFF_EPOCH			64
 #define ENTRY_OFF_AS_OF			72
 #define ENTRY_OFF_COMPUTE_US	80
-#define ENTRY_OFF_RESERVED		84
+#define ENTRY_OFF_TTL			84
 #define ENTRY_FIXED_SIZE		88	/* the relation OIDs begin here */
 
 /* Offsets of the fields of one privilege check */
@@ -129,6 +129,7 @@ typedef struct CacheEntry
 	uint64		epoch;			/* cluster start the entry was made in */
 	uint64		as_of;			/* commit sequence number it saw (ledger.c) */
 	uint32		compute_us;		/* microseconds its query took */
+	uint32		ttl;			/* seconds it was stored for */
 	int			nrelations;		/* relations its query read */
 	Oid		   *relations;
 	const char *checks;			/* privilege checks its query passed */

@@ -247,37 +247,25 @@ store_entry_command(RedisRequest *req, const char *command,
  * or one too large or malformed; STORE_UNAVAILABLE when Redis could not be
  * used (fail open; STORE_FAIL_ERROR raises an error instead, also for a
  * refusal or an unexpected reply).  *bytes: the size of the value read.
- * With ttl_ms, the milliseconds the entry has left come in the same round
- * trip (PTTL); -1 when that is not known.
  */
 StoreReadResult
 store_read(const StoreKey *key, StoreFailMode mode, CacheEntry *entry,
-		   size_t *bytes, int64 *ttl_ms)
+		   size_t *bytes)
 {
 	RedisRequest req;
 	RedisReply *reply;
 	const char *invalid;
 
 	*bytes = 0;
-	if (ttl_ms)
-		*ttl_ms = -1;
 	store_entry_command(&req, "GETRANGE", key, 2);
 	redis_arg_str(&req, "0");
 	/* at most one byte more than an entry may have: tells "too big" */
 	redis_arg_int(&req, cacheaside_max_value_bytes);
-	if (ttl_ms)
-	{
-		redis_command(&req, 2);
-		redis_arg_str(&req, "PTTL");
-		redis_arg(&req, key->name.data, key->name.len);
-	}
 
 	reply = store_execute(&req, (size_t) cacheaside_max_value_bytes + 1 +
-						  2 * REPLY_FRAMING, mode);
+						  REPLY_FRAMING, mode);
 	if (reply == NULL)
 		return STORE_UNAVAILABLE;
-	if (ttl_ms && reply[1].kind == REDIS_KIND_INTEGER && reply[1].integer >= 0)
-		*ttl_ms = reply[1].integer;
 
 	if (reply->kind == REDIS_KIND_ERROR)
 	{

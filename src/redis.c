@@ -71,12 +71,16 @@
 /*
  * hiredis allocates an array reply's table of elements from the count the
  * server announces, before any element arrives: "*2000000000" would make
- * it allocate 16 GB.  Its array constructor is wrapped to refuse counts no
- * reply within the request's byte limit could fill (every element takes at
- * least 4 bytes); the reader then reports an error and the connection is
- * dropped.
+ * it allocate 16 GB.  Counts no reply within the request's byte limit
+ * could fill (every element takes at least 4 bytes) are refused; the
+ * reader then reports an error and the connection is dropped.  hiredis 1.x
+ * has that limit itself (the reader's maxelements, which also bounds the
+ * maps and sets of RESP3); with 0.14 the array constructor is wrapped.
  */
 #define MAX_ARRAY_ELEMENTS	(1024 * 1024)
+#if HIREDIS_MAJOR >= 1
+#define HIREDIS_READER_MAXELEMENTS 1
+#endif
 
 /* The settings a connection was opened with */
 typedef struct RedisTarget
@@ -107,9 +111,11 @@ typedef struct RedisConnection
 								 * failure */
 	uint64		opened;			/* connections opened by this backend */
 
+#ifndef HIREDIS_READER_MAXELEMENTS
 	/* hiredis's reply constructors, and ours that bound arrays */
 	redisReplyObjectFunctions *hiredis_functions;
 	redisReplyObjectFunctions bounded_functions;
+#endif
 	long long	array_elements_limit;	/* of the request being read */
 
 	bool		exit_callback_registered;
@@ -119,6 +125,7 @@ static RedisConnection rconn;
 
 static void redis_seterr(RedisError *err, const char *fmt,...) pg_attribute_printf(2, 3);
 
+#ifndef HIREDIS_READER_MAXELEMENTS
 static void *
 bounded_create_array(const redisReadTask *task, int elements)
 {
@@ -126,6 +133,7 @@ bounded_create_array(const redisReadTask *task, int elements)
 		return NULL;			/* the reader reports "out of memory" */
 	return rconn.hiredis_functions->createArray(task, elements);
 }
+#endif
 
 
 /* ----------------------------------------------------------------
@@ -410,7 +418,12 @@ redis_open_socket(TimestampTz deadline, RedisError *err)
 	rconn.context = c;
 	rconn.in_request = true;
 
-	/* bound what the reader allocates for arrays (see bounded_create_array) */
+	/*
+	 * Bound what the reader allocates for arrays (see MAX_ARRAY_ELEMENTS):
+	 * hiredis 1.x's maxelements is set for each request, 0.14's array
+	 * constructor is wrapped.
+	 */
+#ifndef HIREDIS_READER_MAXELEMENTS
 	if (rconn.hiredis_functions == NULL)
 	{
 		rconn.hiredis_functions = c->reader->fn;
@@ -418,6 +431,7 @@ redis_open_socket(TimestampTz deadline, RedisError *err)
 		rconn.bounded_functions.createArray = bounded_create_array;
 	}
 	c->reader->fn = &rconn.bounded_functions;
+#endif
 
 	/* requests are written whole; never let Nagle hold one back */
 	if (cacheaside_host[0] != '/')
@@ -433,7 +447,12 @@ redis_open_socket(TimestampTz deadline, RedisError *err)
 		rconn.exit_callback_registered = true;
 	}
 
+	/* in TopMemoryContext; from 17 on, owned by no resource owner */
+#if PG_VERSION_NUM >= 170000
+	rconn.waitset = CreateWaitEventSet(NULL, 3);
+#else
 	rconn.waitset = CreateWaitEventSet(TopMemoryContext, 3);
+#endif
 	AddWaitEventToSet(rconn.waitset, WL_LATCH_SET, PGINVALID_SOCKET,
 					  MyLatch, NULL);
 	AddWaitEventToSet(rconn.waitset, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET,
@@ -729,7 +748,10 @@ redis_copy_reply(const redisReply *src, RedisReply *dst)
 			}
 			break;
 		default:
-			/* hiredis 0.14 knows no other types; treat as an error reply */
+			/*
+			 * RESP3 types, which hiredis 1.x parses and cacheaside never
+			 * asks for (no HELLO 3): an error reply
+			 */
 			dst->kind = REDIS_KIND_ERROR;
 			dst->str = pstrdup("unknown reply type");
 			dst->len = strlen(dst->str);
@@ -772,6 +794,9 @@ redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
 
 	rconn.in_request = true;
 	rconn.array_elements_limit = Min(reply_limit / 4, MAX_ARRAY_ELEMENTS);
+#ifdef HIREDIS_READER_MAXELEMENTS
+	rconn.context->reader->maxelements = rconn.array_elements_limit;
+#endif
 
 	while (sent < (size_t) req->buf.len)
 	{

@@ -21,8 +21,8 @@
  *					commit ledger at pre-commit, commit, prepare and abort
  *	writeset.c		what this transaction wrote: relations and ancestors
  *	lockscan.c		the relations this backend holds writing locks on, read
- *					from PostgreSQL 15's lock manager (the one file tied to
- *					one version's private layout)
+ *					from the lock manager's shared state (the one file tied
+ *					to its private layout, which differs between versions)
  *	prepared.c		the registry of prepared transactions that wrote
  *	ledger.c		the commit ledger in shared memory
  *	ledger_save.c	the ledger kept across a clean restart
@@ -136,6 +136,19 @@ cacheaside_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		standard_ExecutorStart(queryDesc, eflags);
 }
 
+/* ExecutorRun lost its execute_once argument in PostgreSQL 18 */
+#if PG_VERSION_NUM >= 180000
+static void
+cacheaside_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
+					   uint64 count)
+{
+	fill_executor_run(queryDesc);
+	if (prev_ExecutorRun)
+		prev_ExecutorRun(queryDesc, direction, count);
+	else
+		standard_ExecutorRun(queryDesc, direction, count);
+}
+#else
 static void
 cacheaside_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
 					   uint64 count, bool execute_once)
@@ -146,6 +159,7 @@ cacheaside_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
 	else
 		standard_ExecutorRun(queryDesc, direction, count, execute_once);
 }
+#endif
 
 static void
 cacheaside_ExecutorEnd(QueryDesc *queryDesc)

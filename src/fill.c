@@ -423,12 +423,14 @@ fill_executor_start(QueryDesc *queryDesc)
 	{
 		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
 
-		if (rte->rtekind == RTE_RELATION)
+		/* from 16 on, a view's entry is a subquery that keeps its relid */
+		if (rte->rtekind == RTE_RELATION ||
+			(rte->rtekind == RTE_SUBQUERY && OidIsValid(rte->relid)))
 			add_relations(&rte->relid, 1);
 	}
 
 	initStringInfo(&checks);
-	if (!privs_encode_rtable(queryDesc->plannedstmt->rtable, &checks))
+	if (!privs_encode_plan(queryDesc->plannedstmt, &checks))
 		mark_unstorable("it needs more than SELECT on a relation");
 	add_checks(checks.data, checks.len);
 	pfree(checks.data);

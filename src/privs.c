@@ -57,6 +57,7 @@
 #include "access/htup_details.h"
 #include "access/sysattr.h"
 #include "catalog/pg_attribute.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
@@ -69,6 +70,29 @@
 
 #include "entry.h"
 #include "privs.h"
+
+/*
+ * From PostgreSQL 16 on, the permissions the executor checks on a relation
+ * are no longer fields of its range-table entry but a node of their own
+ * (RTEPermissionInfo, listed in PlannedStmt.permInfos), with the same
+ * field names; ExecCheckRTPerms became ExecCheckPermissions, and the
+ * per-kind ACL checks of functions and schemas became object_aclcheck.
+ */
+#if PG_VERSION_NUM >= 160000
+typedef RTEPermissionInfo RelationPerms;
+#define plan_relation_perms(plan)	((plan)->permInfos)
+#define function_aclcheck(oid, role, mode) \
+	object_aclcheck(ProcedureRelationId, (oid), (role), (mode))
+#define schema_aclcheck(oid, role, mode) \
+	object_aclcheck(NamespaceRelationId, (oid), (role), (mode))
+#else
+typedef RangeTblEntry RelationPerms;
+#define plan_relation_perms(plan)	((plan)->rtable)
+#define function_aclcheck(oid, role, mode) \
+	pg_proc_aclcheck((oid), (role), (mode))
+#define schema_aclcheck(oid, role, mode) \
+	pg_namespace_aclcheck((oid), (role), (mode))
+#endif
 
 /*
  * The version of an object's catalog row (its xmin): any ALTER, GRANT or
@@ -130,13 +154,13 @@ privs_encode_object(uint32 kind, Oid object, StringInfo out)
 	{
 		if (!catalog_row_version(PROCOID, object, &version))
 			return false;
-		aclresult = pg_proc_aclcheck(object, role, ACL_EXECUTE);
+		aclresult = function_aclcheck(object, role, ACL_EXECUTE);
 	}
 	else
 	{
 		if (!SearchSysCacheExists1(NAMESPACEOID, ObjectIdGetDatum(object)))
 			return false;
-		aclresult = pg_namespace_aclcheck(object, role, ACL_USAGE);
+		aclresult = schema_aclcheck(object, role, ACL_USAGE);
 	}
 	if (aclresult != ACLCHECK_OK)
 		return false;
@@ -145,44 +169,49 @@ privs_encode_object(uint32 kind, Oid object, StringInfo out)
 }
 
 /*
- * Append to out the privilege checks the executor makes on a plan's range
- * table (as ExecCheckRTPerms does them).  Returns false when an entry
- * requires more than SELECT: not a plain read, which cached queries are
- * not; the other checks are appended all the same.
+ * Append to out the privilege checks the executor makes on the relations
+ * of a plan (as ExecCheckRTPerms, or ExecCheckPermissions, does them).
+ * Returns false when a relation requires more than SELECT: not a plain
+ * read, which cached queries are not; the other checks are appended all
+ * the same.
  */
 bool
-privs_encode_rtable(List *rtable, StringInfo out)
+privs_encode_plan(PlannedStmt *plan, StringInfo out)
 {
 	ListCell   *lc;
 	bool		reads_only = true;
 
-	foreach(lc, rtable)
+	foreach(lc, plan_relation_perms(plan))
 	{
-		RangeTblEntry *rte = lfirst_node(RangeTblEntry, lc);
+		RelationPerms *perms = (RelationPerms *) lfirst(lc);
 		uint32	   *columns;
 		uint32		ncolumns = 0;
 		int			col = -1;
 		uint32		version;
 
-		if (rte->rtekind != RTE_RELATION || rte->requiredPerms == 0)
+#if PG_VERSION_NUM < 160000
+		if (perms->rtekind != RTE_RELATION)
 			continue;
-		if (rte->requiredPerms != ACL_SELECT)
+#endif
+		if (perms->requiredPerms == 0)
+			continue;
+		if (perms->requiredPerms != ACL_SELECT)
 		{
 			reads_only = false;
 			continue;
 		}
 
 		/* its version: owner, options (security_invoker), grants */
-		if (!catalog_row_version(RELOID, rte->relid, &version))
+		if (!catalog_row_version(RELOID, perms->relid, &version))
 			continue;
 
-		columns = palloc(sizeof(uint32) * Max(bms_num_members(rte->selectedCols), 1));
-		while ((col = bms_next_member(rte->selectedCols, col)) >= 0)
+		columns = palloc(sizeof(uint32) * Max(bms_num_members(perms->selectedCols), 1));
+		while ((col = bms_next_member(perms->selectedCols, col)) >= 0)
 			columns[ncolumns++] = (uint32) col;
 
 		entry_encode_check(out, ENTRY_CHECK_RELATION,
-						   OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId(),
-						   rte->relid, (uint32) rte->requiredPerms, version,
+						   OidIsValid(perms->checkAsUser) ? perms->checkAsUser : GetUserId(),
+						   perms->relid, (uint32) perms->requiredPerms, version,
 						   columns, ncolumns);
 		pfree(columns);
 	}
@@ -266,6 +295,38 @@ columns_exist(const EntryCheck *check)
 	return true;
 }
 
+/*
+ * Does a recorded relation check pass, made as the executor makes it
+ * (ExecutorCheckPerms_hook included)?
+ */
+static bool
+relation_check_passes(const EntryCheck *check)
+{
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+	RelationPerms *perms;
+
+	rte->rtekind = RTE_RELATION;
+	rte->relid = check->object;
+	rte->relkind = get_rel_relkind(check->object);
+#if PG_VERSION_NUM >= 160000
+	perms = makeNode(RTEPermissionInfo);
+	perms->relid = check->object;
+	rte->perminfoindex = 1;
+#else
+	perms = rte;
+#endif
+	perms->requiredPerms = (AclMode) check->privileges;
+	perms->checkAsUser = check->role;
+	for (uint32 c = 0; c < check->ncolumns; c++)
+		perms->selectedCols = bms_add_member(perms->selectedCols,
+											 (int) entry_check_column(check, c));
+#if PG_VERSION_NUM >= 160000
+	return ExecCheckPermissions(list_make1(rte), list_make1(perms), false);
+#else
+	return ExecCheckRTPerms(list_make1(rte), false);
+#endif
+}
+
 /* Why privs_check() refuses an entry */
 #define PRIVS_DENIED		"a privilege check fails"
 #define PRIVS_GONE			"an object it used is gone or changed"
@@ -313,30 +374,18 @@ privs_check(const char *checks, size_t len, CacheReason *reason)
 					if (!SearchSysCacheExists1(NAMESPACEOID,
 											   ObjectIdGetDatum(check.object)))
 						return PRIVS_GONE;
-					if (pg_namespace_aclcheck(check.object, check.role,
-											  ACL_USAGE) != ACLCHECK_OK)
+					if (schema_aclcheck(check.object, check.role,
+										ACL_USAGE) != ACLCHECK_OK)
 						return PRIVS_DENIED;
 					break;
 
 				case ENTRY_CHECK_RELATION:
 					{
-						RangeTblEntry *rte;
-
 						/* gone, or changed: owner, options, grants */
 						if (!catalog_row_version(RELOID, check.object, &version) ||
 							version != check.version || !columns_exist(&check))
 							return PRIVS_GONE;
-						rte = makeNode(RangeTblEntry);
-						rte->rtekind = RTE_RELATION;
-						rte->relid = check.object;
-						rte->relkind = get_rel_relkind(check.object);
-						rte->requiredPerms = (AclMode) check.privileges;
-						rte->checkAsUser = check.role;
-						for (uint32 c = 0; c < check.ncolumns; c++)
-							rte->selectedCols =
-								bms_add_member(rte->selectedCols,
-											   (int) entry_check_column(&check, c));
-						if (!ExecCheckRTPerms(list_make1(rte), false))
+						if (!relation_check_passes(&check))
 							return PRIVS_DENIED;
 						if (check_enable_rls(check.object, check.role, true) ==
 							RLS_ENABLED)
@@ -349,8 +398,8 @@ privs_check(const char *checks, size_t len, CacheReason *reason)
 					if (!catalog_row_version(PROCOID, check.object, &version) ||
 						version != check.version)
 						return PRIVS_GONE;
-					if (pg_proc_aclcheck(check.object, check.role,
-										 ACL_EXECUTE) != ACLCHECK_OK)
+					if (function_aclcheck(check.object, check.role,
+										  ACL_EXECUTE) != ACLCHECK_OK)
 						return PRIVS_DENIED;
 					break;
 			}

@@ -11,10 +11,11 @@
 #include "lib/stringinfo.h"
 #include "nodes/parsenodes.h"
 #include "nodes/pg_list.h"
+#include "nodes/plannodes.h"
 
 #include "reason.h"
 
-extern bool privs_encode_rtable(List *rtable, StringInfo out);
+extern bool privs_encode_plan(PlannedStmt *plan, StringInfo out);
 extern bool privs_encode_object(uint32 kind, Oid object, StringInfo out);
 extern List *privs_query_functions(Query *parse);
 extern bool privs_append_unique(StringInfo checks, const char *rec, int len);

@@ -44,6 +44,9 @@
 #include "storage/lmgr.h"
 #include "storage/lock.h"
 #include "pgstat.h"
+#if PG_VERSION_NUM >= 160000
+#include "utils/pgstat_internal.h"
+#endif
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
@@ -174,7 +177,23 @@ inherits_written(void)
 
 	if (!pgstat_track_counts)
 		return true;
+#if PG_VERSION_NUM >= 160000
+	{
+		/*
+		 * find_tabstat_entry of 17 and later returns a copy whose trans is
+		 * NULL: read the pending entry itself, as 15's find_tabstat_entry
+		 * does.
+		 */
+		PgStat_EntryRef *entry_ref;
+
+		entry_ref = pgstat_fetch_pending_entry(PGSTAT_KIND_RELATION,
+											   MyDatabaseId,
+											   InheritsRelationId);
+		tabstat = entry_ref ? (PgStat_TableStatus *) entry_ref->pending : NULL;
+	}
+#else
 	tabstat = find_tabstat_entry(InheritsRelationId);
+#endif
 	if (tabstat == NULL || tabstat->trans == NULL)
 		return false;
 	trans = tabstat->trans;
@@ -231,10 +250,14 @@ writeset_locked_by_me(Oid relid, LOCKMODE weakest)
 	LOCKTAG		tag;
 
 	SET_LOCKTAG_RELATION(tag, MyDatabaseId, relid);
+#if PG_VERSION_NUM >= 170000
+	return LockHeldByMe(&tag, weakest, true);	/* or stronger */
+#else
 	for (LOCKMODE mode = weakest; mode <= AccessExclusiveLock; mode++)
 		if (LockHeldByMe(&tag, mode))
 			return true;
 	return false;
+#endif
 }
 
 /*

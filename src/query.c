@@ -25,6 +25,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -277,6 +278,37 @@ json_destroy(DestReceiver *self)
  * ----------------------------------------------------------------
  */
 
+
+/*
+ * Run a plan with transaction_read_only on.  Up to 15 the caller sets it
+ * as a saved GUC value (GUC_ACTION_SAVE); 16 and later refuse that for
+ * transaction_read_only (GUC_NO_RESET), so the variable behind it is set
+ * here and put back on every path, errors included.  Setting it on needs
+ * no check: any transaction may become read-only, and the setting's check
+ * refuses to turn it off again once the query has a snapshot.
+ */
+static int
+execute_read_only(SPIPlanPtr plan, const SPIExecuteOptions *options)
+{
+#if PG_VERSION_NUM >= 160000
+	bool		saved_read_only = XactReadOnly;
+	volatile int rc = 0;
+
+	XactReadOnly = true;
+	PG_TRY();
+	{
+		rc = SPI_execute_plan_extended(plan, options);
+	}
+	PG_FINALLY();
+	{
+		XactReadOnly = saved_read_only;
+	}
+	PG_END_TRY();
+	return rc;
+#else
+	return SPI_execute_plan_extended(plan, options);
+#endif
+}
 /*
  * Run sql with params and render its rows as a JSON array into result,
  * allocated in the current memory context.  Errors of the query (syntax,
@@ -357,11 +389,14 @@ query_run_json(const char *sql, const QueryParams *params,
 	/*
 	 * Nothing the query calls may write: force transaction_read_only for
 	 * its duration.  An error unwinds the setting with the (sub)transaction.
+	 * (16 and later refuse to save it this way: execute_read_only sets it.)
 	 */
 	nestlevel = NewGUCNestLevel();
+#if PG_VERSION_NUM < 160000
 	(void) set_config_option("transaction_read_only", "on",
 							 PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+#endif
 	if (!allow_parallel)
 	{
 		(void) set_config_option("max_parallel_workers_per_gather", "0",
@@ -372,7 +407,7 @@ query_run_json(const char *sql, const QueryParams *params,
 								 GUC_ACTION_SAVE, true, 0, false);
 	}
 
-	rc = SPI_execute_plan_extended(plan, &options);
+	rc = execute_read_only(plan, &options);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_plan_extended failed: %s",
 			 SPI_result_code_string(rc));

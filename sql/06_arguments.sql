@@ -48,10 +48,14 @@ SET cacheaside.key_prefix = '';
 \echo :LAST_ERROR_SQLSTATE
 SET cacheaside.port = 0;
 \echo :LAST_ERROR_SQLSTATE
+-- (how PostgreSQL words a range, and who may read a setting, changed in
+-- 16: the SQLSTATE alone is shown)
+\set VERBOSITY sqlstate
 SET cacheaside.default_ttl = 0;
 \echo :LAST_ERROR_SQLSTATE
 SET cacheaside.max_value_bytes = -1;
 \echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
 CREATE ROLE cacheaside_plain LOGIN;
 SET ROLE cacheaside_plain;
 SET cacheaside.host = 'evil.example.com';
@@ -68,8 +72,10 @@ SET cacheaside.max_value_bytes = '10MB';
 \echo :LAST_ERROR_SQLSTATE
 SET cacheaside.retry_interval = 0;
 \echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY sqlstate
 SHOW cacheaside.password_file;
 \echo :LAST_ERROR_SQLSTATE
+\set VERBOSITY default
 -- the functions are not granted to PUBLIC: a hit would skip the privilege
 -- checks of the query, so an administrator chooses who may call them
 SELECT cache_aside_query('plain', 'SELECT 1 AS one', 60);

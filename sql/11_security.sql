@@ -334,10 +334,13 @@ CREATE FUNCTION count_notes() RETURNS bigint LANGUAGE plpgsql STABLE PARALLEL SA
 	$$ BEGIN RETURN (SELECT count(*) FROM notes); END $$;
 CREATE FUNCTION counted_notes() RETURNS SETOF bigint LANGUAGE plpgsql STABLE AS
 	$$ BEGIN RETURN QUERY SELECT count_notes(); END $$;
+-- (force_parallel_mode is named debug_parallel_query from 16 on)
+SELECT CASE WHEN current_setting('server_version_num')::int >= 160000
+	THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END AS force_parallel \gset
 SET ROLE regress_ca_alice;
-SET force_parallel_mode = on;
+SET :force_parallel = on;
 SELECT cache_aside_query('parallel', 'SELECT counted_notes() AS n', 600);
-RESET force_parallel_mode;
+RESET :force_parallel;
 RESET ROLE;
 SELECT test_redis('EXISTS', test_rkey('parallel')) AS stored;
 -- a query that raises the parallel settings again: a plan that may start
@@ -348,7 +351,7 @@ CREATE FUNCTION counted_secret() RETURNS SETOF bigint LANGUAGE plpgsql STABLE AS
 	$$ BEGIN RETURN QUERY SELECT count_secret_par(); END $$;
 CREATE FUNCTION counted_secret_too() RETURNS SETOF bigint LANGUAGE plpgsql STABLE
 	SET max_parallel_workers_per_gather = 2 SET max_parallel_workers = 8
-	SET force_parallel_mode = on AS
+	SET :force_parallel = on AS
 	$$ BEGIN RETURN QUERY SELECT count_secret_par(); END $$;
 SET ROLE regress_ca_reader;
 SELECT cache_aside_query('serial', 'SELECT counted_secret() AS n', 600);

@@ -75,12 +75,24 @@
  * could fill (every element takes at least 4 bytes) are refused; the
  * reader then reports an error and the connection is dropped.  hiredis 1.x
  * has that limit itself (the reader's maxelements, which also bounds the
- * maps and sets of RESP3); with 0.14 the array constructor is wrapped.
+ * maps and sets of RESP3); with 0.14 the array constructor refuses them.
  */
 #define MAX_ARRAY_ELEMENTS	(1024 * 1024)
 #if HIREDIS_MAJOR >= 1
 #define HIREDIS_READER_MAXELEMENTS 1
+typedef size_t ReaderElements;	/* the count hiredis 1.x passes */
+#else
+typedef int ReaderElements;		/* the count hiredis 0.14 passes */
 #endif
+
+/*
+ * How deeply arrays may nest in a reply: hiredis 0.14 parses 7 levels and
+ * no more, hiredis 1.x any depth, and a reply is freed, checked and copied
+ * by recursion.  The array constructor refuses deeper ones in both, so
+ * that a hostile server cannot exhaust the stack.  cacheaside's deepest
+ * reply (SCAN's) has two.
+ */
+#define MAX_REPLY_DEPTH		7
 
 /* The settings a connection was opened with */
 typedef struct RedisTarget
@@ -111,11 +123,9 @@ typedef struct RedisConnection
 								 * failure */
 	uint64		opened;			/* connections opened by this backend */
 
-#ifndef HIREDIS_READER_MAXELEMENTS
 	/* hiredis's reply constructors, and ours that bound arrays */
 	redisReplyObjectFunctions *hiredis_functions;
 	redisReplyObjectFunctions bounded_functions;
-#endif
 	long long	array_elements_limit;	/* of the request being read */
 
 	bool		exit_callback_registered;
@@ -125,15 +135,26 @@ static RedisConnection rconn;
 
 static void redis_seterr(RedisError *err, const char *fmt,...) pg_attribute_printf(2, 3);
 
-#ifndef HIREDIS_READER_MAXELEMENTS
+/*
+ * The array constructor of the reader: refuses arrays nested deeper than
+ * MAX_REPLY_DEPTH, and with hiredis 0.14 counts over the request's limit
+ * (1.x refuses those itself: maxelements).  The reader then reports "out
+ * of memory" and the connection is dropped.
+ */
 static void *
-bounded_create_array(const redisReadTask *task, int elements)
+bounded_create_array(const redisReadTask *task, ReaderElements elements)
 {
+	int			depth = 0;
+
+	for (const redisReadTask *t = task->parent; t != NULL; t = t->parent)
+		if (++depth >= MAX_REPLY_DEPTH)
+			return NULL;
+#ifndef HIREDIS_READER_MAXELEMENTS
 	if (elements > rconn.array_elements_limit)
-		return NULL;			/* the reader reports "out of memory" */
+		return NULL;
+#endif
 	return rconn.hiredis_functions->createArray(task, elements);
 }
-#endif
 
 
 /* ----------------------------------------------------------------
@@ -419,11 +440,10 @@ redis_open_socket(TimestampTz deadline, RedisError *err)
 	rconn.in_request = true;
 
 	/*
-	 * Bound what the reader allocates for arrays (see MAX_ARRAY_ELEMENTS):
-	 * hiredis 1.x's maxelements is set for each request, 0.14's array
-	 * constructor is wrapped.
+	 * Bound what the reader allocates for arrays (MAX_ARRAY_ELEMENTS,
+	 * MAX_REPLY_DEPTH): the array constructor is wrapped, and hiredis
+	 * 1.x's maxelements is set for each request.
 	 */
-#ifndef HIREDIS_READER_MAXELEMENTS
 	if (rconn.hiredis_functions == NULL)
 	{
 		rconn.hiredis_functions = c->reader->fn;
@@ -431,7 +451,6 @@ redis_open_socket(TimestampTz deadline, RedisError *err)
 		rconn.bounded_functions.createArray = bounded_create_array;
 	}
 	c->reader->fn = &rconn.bounded_functions;
-#endif
 
 	/* requests are written whole; never let Nagle hold one back */
 	if (cacheaside_host[0] != '/')
@@ -710,6 +729,33 @@ redis_connect(RedisError *err)
  */
 
 /*
+ * Is a reply made of RESP2 types only?  cacheaside never asks for RESP3
+ * (no HELLO 3): a RESP3 type (double, boolean, map, set, push...), which
+ * hiredis 1.x parses and 0.14 rejects as a protocol error, means a server
+ * out of step or hostile, and is treated as 0.14 treats it.
+ */
+static bool
+reply_is_resp2(const redisReply *reply)
+{
+	switch (reply->type)
+	{
+		case REDIS_REPLY_STRING:
+		case REDIS_REPLY_STATUS:
+		case REDIS_REPLY_ERROR:
+		case REDIS_REPLY_INTEGER:
+		case REDIS_REPLY_NIL:
+			return true;
+		case REDIS_REPLY_ARRAY:
+			for (size_t i = 0; i < reply->elements; i++)
+				if (!reply_is_resp2(reply->element[i]))
+					return false;
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
  * Copy a hiredis reply into palloc'd memory.  The caller frees the hiredis
  * reply, also when this throws (out of memory).
  */
@@ -748,10 +794,7 @@ redis_copy_reply(const redisReply *src, RedisReply *dst)
 			}
 			break;
 		default:
-			/*
-			 * RESP3 types, which hiredis 1.x parses and cacheaside never
-			 * asks for (no HELLO 3): an error reply
-			 */
+			/* not reached: reply_is_resp2 refused any other type */
 			dst->kind = REDIS_KIND_ERROR;
 			dst->str = pstrdup("unknown reply type");
 			dst->len = strlen(dst->str);
@@ -838,6 +881,12 @@ redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
 		}
 		if (reply != NULL)
 		{
+			if (!reply_is_resp2((redisReply *) reply))
+			{
+				freeReplyObject(reply);
+				redis_seterr(err, "invalid reply from Redis: a RESP3 type in answer to a RESP2 request");
+				return false;
+			}
 			redis_take_reply((redisReply *) reply, &replies[nreplies]);
 			nreplies++;
 			continue;

@@ -12,11 +12,14 @@ that connection (several may come in one write) as the mode says:
     garbage      a line that is not the Redis protocol
     truncated    the start of a bulk string, then the connection is closed
     oversized    a 5 MB bulk string
-    nested       arrays nested deeper than hiredis parses
+    nested       arrays nested deeper than cacheaside lets hiredis parse
     wrong-type   an integer, whatever the command
     close        closes the connection without answering
     stall        half a reply, then nothing
     error        an error reply, whatever the command
+    resp3-double a RESP3 double, never asked for (hiredis 1.x parses it,
+                 0.14 does not)
+    resp3-map    a RESP3 map announced with two billion pairs
 """
 
 import os
@@ -33,6 +36,8 @@ REPLIES = {
     "wrong-type": b":42\r\n",
     "stall": b"$10\r\nabc",
     "error": b"-ERR the fake server refuses everything\r\n",
+    "resp3-double": b",3.14\r\n",
+    "resp3-map": b"%2000000000\r\n",
 }
 
 

@@ -2,10 +2,10 @@
 #
 # 006_hostile_replies.pl: a fake Redis server (test/fake/fake_redis.py)
 # answers with malformed, truncated, oversized, deeply nested and
-# wrong-type replies, refuses every command, closes connections, or stalls
-# mid-reply.  Every call must return the database's rows, with one WARNING
-# for the session rather than one per call, without crashing the backend,
-# and the session must stay usable.  A reply that breaks the protocol drops
+# wrong-type replies, RESP3 replies to RESP2 requests, refuses every
+# command, closes connections, or stalls mid-reply.  Every call must return
+# the database's rows, with one WARNING for the session rather than one per
+# call, without crashing the backend, and the session must stay usable.  A reply that breaks the protocol drops
 # the connection and the next call opens a new one; a well-formed refusal or
 # wrong-type reply keeps it.  An array announced with two billion
 # elements must not make the backend allocate for them.
@@ -70,7 +70,8 @@ sub accepts
 my $call = q{SELECT cache_aside_query('k', 'SELECT * FROM t ORDER BY id', 60);};
 
 for my $mode (
-	qw(garbage truncated oversized nested wrong-type close stall huge-array error)
+	qw(garbage truncated oversized nested wrong-type close stall huge-array error
+	resp3-double resp3-map)
   )
 {
 	set_mode($mode);

@@ -295,7 +295,7 @@ for my $case (
 		stderr => \$stderr);
 	like(
 		$stderr,
-		qr/ERROR:  55000: prepared transactions are disabled\n.*HINT:  Set max_prepared_transactions to a nonzero value\./s,
+		qr/ERROR:  55000: prepared transactions are disabled\n.*HINT:  Set "?max_prepared_transactions"? to a nonzero value\./s,
 		"a transaction that $what gets PostgreSQL's error");
 }
 is($noprep->safe_psql('postgres', 'SELECT count(*) FROM t'),

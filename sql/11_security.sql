@@ -256,7 +256,10 @@ GRANT EXECUTE ON FUNCTION cache_aside_query(text, text, integer) TO regress_ca_c
 CREATE FUNCTION count_secret() RETURNS bigint LANGUAGE plpgsql AS
 	$$ BEGIN RETURN (SELECT count(*) FROM secret); END $$;
 SET ROLE regress_ca_carol;
+-- (18 words the context of the error differently: the error alone)
+\set VERBOSITY terse
 SELECT count_secret();
+\set VERBOSITY default
 SELECT cache_aside_query('switch', 'SELECT set_config(''role'', ''regress_ca_team'', true) AS r, count_secret() AS n', 600);
 RESET ROLE;
 SELECT test_redis('EXISTS', test_rkey('switch')) AS stored;

@@ -55,13 +55,21 @@ CA_SAFE_PATH="${CA_PG_BINDIR}:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/
 CA_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CA_STATE_DIR="${TMPDIR:-/tmp}/cacheaside.$$"
 
-# Debian packages every script of the project may need.
+# Debian packages every script of the project may need, for PostgreSQL
+# $CA_PG_VERSION (scripts/test-versions installs them in its roots).  The
+# server headers of 16 and later include <unicode/ucol.h> without depending
+# on libicu-dev.
 CA_PACKAGES=(
-	postgresql-15 postgresql-server-dev-15 postgresql-contrib
+	"postgresql-${CA_PG_VERSION}" "postgresql-server-dev-${CA_PG_VERSION}"
 	libhiredis-dev redis-server
 	libipc-run-perl python3 python3-psycopg2 python3-flask
 	gcc make ca-certificates valgrind
 )
+if ((CA_PG_VERSION == 15)); then
+	CA_PACKAGES+=(postgresql-contrib)
+else
+	CA_PACKAGES+=(libicu-dev)
+fi
 
 # ---------------------------------------------------------------------------
 # messages and bookkeeping

@@ -42,6 +42,18 @@
 
 #define FLIGHT_LOCK_TRANCHE		"cacheaside fills"
 
+/*
+ * This backend's number among the PGPROCs, which names a slot's filler:
+ * MyProc->pgprocno up to 16, MyProcNumber (a ProcNumber) from 17 on.
+ */
+#if PG_VERSION_NUM >= 170000
+#define MY_PROC_NUMBER			MyProcNumber
+#define NO_PROC_NUMBER			INVALID_PROC_NUMBER
+#else
+#define MY_PROC_NUMBER			(MyProc->pgprocno)
+#define NO_PROC_NUMBER			INVALID_PGPROCNO
+#endif
+
 /* Most fills one backend can have in progress at once (nested calls) */
 #define FLIGHT_MAX_OWNED		16
 
@@ -49,7 +61,7 @@ typedef struct FlightSlot
 {
 	uint64		hash;			/* of the entry being filled; 0: free */
 	uint32		generation;		/* advanced by every claim */
-	int			owner;			/* pgprocno of the filler */
+	int			owner;			/* proc number of the filler */
 	uint32		done_generation;	/* the last fill that ended here... */
 	bool		done_stored;	/* ...and whether its result was stored */
 	ConditionVariable cv;		/* signalled when a fill ends */
@@ -120,7 +132,7 @@ flight_shmem_init(void)
 
 		s->hash = 0;
 		s->generation = 0;
-		s->owner = INVALID_PGPROCNO;
+		s->owner = NO_PROC_NUMBER;
 		s->done_generation = 0;
 		s->done_stored = false;
 		ConditionVariableInit(&s->cv);
@@ -154,12 +166,12 @@ flight_finish(int i, uint32 gen, bool stored)
 	bool		ended = false;
 
 	LWLockAcquire(table->lock, LW_EXCLUSIVE);
-	if (s->hash != 0 && s->generation == gen && s->owner == MyProc->pgprocno)
+	if (s->hash != 0 && s->generation == gen && s->owner == MY_PROC_NUMBER)
 	{
 		s->done_generation = gen;
 		s->done_stored = stored;
 		s->hash = 0;
-		s->owner = INVALID_PGPROCNO;
+		s->owner = NO_PROC_NUMBER;
 		ended = true;
 	}
 	LWLockRelease(table->lock);
@@ -268,7 +280,7 @@ flight_begin(uint64 hash, int wait_ms, bool *stored, double *waited_ms)
 	if (filling >= 0)
 	{
 		FlightSlot *s = &table->slots[filling];
-		bool		mine = (s->owner == MyProc->pgprocno);
+		bool		mine = (s->owner == MY_PROC_NUMBER);
 
 		gen = s->generation;
 		LWLockRelease(table->lock);
@@ -291,7 +303,7 @@ flight_begin(uint64 hash, int wait_ms, bool *stored, double *waited_ms)
 	/* claim it; nothing below can fail before it is recorded as owned */
 	table->slots[free_slot].hash = hash;
 	table->slots[free_slot].generation++;
-	table->slots[free_slot].owner = MyProc->pgprocno;
+	table->slots[free_slot].owner = MY_PROC_NUMBER;
 	gen = table->slots[free_slot].generation;
 	owned[nowned].slot = free_slot;
 	owned[nowned].generation = gen;

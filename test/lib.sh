@@ -30,6 +30,10 @@
 #   ca_as_postgres CMD [ARGS...]        run a command as the postgres OS user
 #   ca_cleanup                          stop everything started, remove temp dirs
 #
+# CA_PG_VERSION (default 15) names the PostgreSQL used, under
+# /usr/lib/postgresql/$CA_PG_VERSION, and the packages CA_PACKAGES installs
+# (scripts/test-versions sets it in its roots).
+#
 # Callers install the cleanup first thing:   trap ca_cleanup EXIT
 #
 # Everything started is recorded in files under one per-shell state directory

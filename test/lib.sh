@@ -31,8 +31,8 @@
 #   ca_cleanup                          stop everything started, remove temp dirs
 #
 # CA_PG_VERSION (default 15) names the PostgreSQL used, under
-# /usr/lib/postgresql/$CA_PG_VERSION, and the packages CA_PACKAGES installs
-# (scripts/test-versions sets it in its roots).
+# $CA_PG_ROOT/usr/lib/postgresql/$CA_PG_VERSION, and the packages CA_PACKAGES
+# installs (scripts/test-versions sets it in its roots).
 #
 # Callers install the cleanup first thing:   trap ca_cleanup EXIT
 #
@@ -46,9 +46,14 @@
 # ---------------------------------------------------------------------------
 
 CA_PG_VERSION="${CA_PG_VERSION:-15}"
-CA_PG_BINDIR="/usr/lib/postgresql/${CA_PG_VERSION}/bin"
+# CA_PG_ROOT: a private, relocated copy of PostgreSQL's files made by
+# scripts/private-pg (empty: the system's own).  The build is installed there
+# and the servers run from there, so several checkouts can test at once
+# without installing over each other.
+CA_PG_ROOT="${CA_PG_ROOT:-}"
+CA_PG_BINDIR="${CA_PG_ROOT}/usr/lib/postgresql/${CA_PG_VERSION}/bin"
 CA_PG_CONFIG="${CA_PG_BINDIR}/pg_config"
-CA_PGXS_DIR="/usr/lib/postgresql/${CA_PG_VERSION}/lib/pgxs"
+CA_PGXS_DIR="${CA_PG_ROOT}/usr/lib/postgresql/${CA_PG_VERSION}/lib/pgxs"
 CA_PG_REGRESS="${CA_PGXS_DIR}/src/test/regress/pg_regress"
 CA_PG_ISOLATION_REGRESS="${CA_PGXS_DIR}/src/test/isolation/pg_isolation_regress"
 CA_PG_TEST_PERL="${CA_PGXS_DIR}/src/test/perl"

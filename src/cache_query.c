@@ -150,6 +150,18 @@ cache_fill(const StoreKey *skey, const uint8 *fingerprint, text *sqltext,
 }
 
 /*
+ * Was a result not stored for a reason every session calling the same
+ * entry would meet?  Then sessions that miss it stop waiting for each
+ * other's fills (flight.c).
+ */
+static inline bool
+cache_reason_unstorable(CacheReason reason)
+{
+	return reason == REASON_ROW_SECURITY || reason == REASON_UNCACHEABLE ||
+		reason == REASON_TOO_LARGE;
+}
+
+/*
  * The same, as the one filler of the entry named by hash: its waiters
  * learn the outcome, also when the fill fails.
  */
@@ -175,6 +187,7 @@ cache_fill_shared(uint64 hash, const StoreKey *skey, const uint8 *fingerprint,
 	}
 	PG_END_TRY();
 	flight_end(hash, stored);
+	flight_outcome(hash, stored, cache_reason_unstorable(call->not_stored));
 	return json;
 }
 
@@ -247,6 +260,7 @@ cache_lookup(const StoreKey *skey, const uint8 *fingerprint, TrackMode mode,
 	/* a query being cached around this call read these too */
 	fill_add_hit(&entry, mode == TRACK_ON);
 	call->hit = true;
+	call->not_served = REASON_NONE;	/* an earlier look of this call */
 	if (cacheaside_early_refresh > 0)
 		*refresh = cache_refresh_early(&entry);
 	return entry_payload_text(&entry);
@@ -376,7 +390,11 @@ cache_call(text *key, text *sqltext, int ttl, QueryParams *params,
 			}
 		}
 	}
-	return cache_fill(&skey, fingerprint, sqltext, ttl, params, call, &stored);
+	json = cache_fill(&skey, fingerprint, sqltext, ttl, params, call, &stored);
+	if (flight_enabled() && !writing)
+		flight_outcome(cache_flight_hash(&skey, fingerprint), stored,
+					   cache_reason_unstorable(call->not_stored));
+	return json;
 }
 
 /*

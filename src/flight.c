@@ -57,6 +57,9 @@
 /* Most fills one backend can have in progress at once (nested calls) */
 #define FLIGHT_MAX_OWNED		16
 
+/* How often a waiter looks whether its filler waits for a lock */
+#define FLIGHT_LOCK_CHECK_MS	10
+
 typedef struct FlightSlot
 {
 	uint64		hash;			/* of the entry being filled; 0: free */
@@ -67,9 +70,26 @@ typedef struct FlightSlot
 	ConditionVariable cv;		/* signalled when a fill ends */
 } FlightSlot;
 
+/*
+ * Entries whose last fill ended with a result that could not be stored
+ * (read under row-level security, uncacheable, too large): sessions that
+ * miss them do not wait for each other's fills, which would only delay
+ * them, for FLIGHT_UNSTORABLE_MS or until a fill of theirs is stored.
+ */
+#define FLIGHT_UNSTORABLE_MARKS	64
+#define FLIGHT_UNSTORABLE_MS	60000
+
+typedef struct FlightMark
+{
+	uint64		hash;			/* 0: none */
+	TimestampTz until;
+} FlightMark;
+
 typedef struct FlightTable
 {
 	LWLock	   *lock;
+	int			next_mark;		/* the mark to replace next */
+	FlightMark	marks[FLIGHT_UNSTORABLE_MARKS];
 	int			nslots;
 	FlightSlot	slots[FLEXIBLE_ARRAY_MEMBER];
 } FlightTable;
@@ -125,6 +145,8 @@ flight_shmem_init(void)
 	if (found)
 		return;
 	table->lock = &(GetNamedLWLockTranche(FLIGHT_LOCK_TRANCHE))->lock;
+	table->next_mark = 0;
+	memset(table->marks, 0, sizeof(table->marks));
 	table->nslots = flight_nslots();
 	for (int i = 0; i < table->nslots; i++)
 	{
@@ -202,6 +224,14 @@ flight_release_all(void)
 /*
  * Wait, at most until deadline, for the fill of generation gen in slot i
  * to end.  Returns true when it ended with its result stored.
+ *
+ * A filler that waits for a heavyweight lock is not waited for: the lock
+ * may be held by this backend (a transaction that read the table, a
+ * session's advisory lock), directly or behind a third session's request
+ * queued in between, and PostgreSQL's deadlock detector does not see a
+ * wait on a condition variable.  The waiter then runs the query itself,
+ * as it would without the cache.  So the filler's lock wait is looked at
+ * every FLIGHT_LOCK_CHECK_MS.
  */
 static bool
 flight_wait(int i, uint32 gen, TimestampTz deadline)
@@ -214,25 +244,106 @@ flight_wait(int i, uint32 gen, TimestampTz deadline)
 	{
 		long		timeout;
 		bool		running;
+		int			owner = NO_PROC_NUMBER;
 
 		LWLockAcquire(table->lock, LW_SHARED);
 		running = (s->hash != 0 && s->generation == gen);
-		if (!running)
+		if (running)
+			owner = s->owner;
+		else
 			stored = (s->done_generation == gen && s->done_stored);
 		LWLockRelease(table->lock);
 		if (!running)
 			break;
+
+		/* read without its lock: a stale answer costs a slice at most */
+		if (owner != NO_PROC_NUMBER &&
+			GetPGProcByNumber(owner)->waitLock != NULL)
+			break;				/* it waits for a lock: run it ourselves */
 
 		timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
 												  deadline);
 		if (timeout <= 0)
 			break;				/* fill_wait is over: run it ourselves */
 		/* interruptible: cancel, timeouts and termination act here */
-		(void) ConditionVariableTimedSleep(&s->cv, timeout,
+		(void) ConditionVariableTimedSleep(&s->cv,
+										   Min(timeout, FLIGHT_LOCK_CHECK_MS),
 										   PG_WAIT_EXTENSION);
 	}
 	ConditionVariableCancelSleep();
 	return stored;
+}
+
+/* Is hash marked as not storable?  With the lock held. */
+static bool
+flight_marked(uint64 hash)
+{
+	TimestampTz now = 0;
+
+	for (int i = 0; i < FLIGHT_UNSTORABLE_MARKS; i++)
+	{
+		if (table->marks[i].hash != hash)
+			continue;
+		if (now == 0)
+			now = GetCurrentTimestamp();
+		return table->marks[i].until > now;
+	}
+	return false;
+}
+
+/*
+ * Mark hash as not storable, or (unstorable false) remove its mark.
+ */
+static void
+flight_mark(uint64 hash, bool unstorable)
+{
+	int			found = -1;
+
+	LWLockAcquire(table->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < FLIGHT_UNSTORABLE_MARKS; i++)
+		if (table->marks[i].hash == hash)
+			found = i;
+	if (unstorable)
+	{
+		if (found < 0)
+		{
+			found = table->next_mark;
+			table->next_mark = (table->next_mark + 1) % FLIGHT_UNSTORABLE_MARKS;
+		}
+		table->marks[found].hash = hash;
+		table->marks[found].until =
+			TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										FLIGHT_UNSTORABLE_MS);
+	}
+	else if (found >= 0)
+		table->marks[found].hash = 0;
+	LWLockRelease(table->lock);
+}
+
+/*
+ * A fill of the entry named by hash, by this backend, ended (shared with
+ * waiters or not): stored, not storable (for a reason every session would
+ * meet), or neither.  Keeps the marks of flight_marked.
+ */
+void
+flight_outcome(uint64 hash, bool stored, bool unstorable)
+{
+	if (table == NULL)
+		return;
+	if (hash == 0)
+		hash = 1;
+	if (unstorable)
+		flight_mark(hash, true);
+	else if (stored)
+	{
+		bool		marked;
+
+		LWLockAcquire(table->lock, LW_SHARED);
+		marked = flight_marked(hash);
+		LWLockRelease(table->lock);
+		if (marked)
+			flight_mark(hash, false);
+	}
 }
 
 /*
@@ -265,6 +376,11 @@ flight_begin(uint64 hash, int wait_ms, bool *stored, double *waited_ms)
 	}
 
 	LWLockAcquire(table->lock, LW_EXCLUSIVE);
+	if (flight_marked(hash))
+	{
+		LWLockRelease(table->lock);
+		return FLIGHT_NONE;		/* its results are not stored: no waiting */
+	}
 	for (int i = 0; i < table->nslots; i++)
 	{
 		FlightSlot *s = &table->slots[i];

@@ -25,6 +25,7 @@ extern bool flight_enabled(void);
 extern FlightRole flight_begin(uint64 hash, int wait_ms, bool *stored,
 							   double *waited_ms);
 extern void flight_end(uint64 hash, bool stored);
+extern void flight_outcome(uint64 hash, bool stored, bool unstorable);
 extern void flight_release_all(void);
 extern int	flight_in_progress(void);
 

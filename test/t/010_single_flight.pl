@@ -233,6 +233,116 @@ $filler_pid = active_pid('nowait');
 $node->safe_psql('postgres', "SELECT pg_cancel_backend($filler_pid)");
 $filler->quit;
 
+# ---------------------------------------------------------------------------
+note 'a session holding a lock that the filler waits for does not wait for it';
+
+# the backend's pid, and a wait of it of the given type
+sub pid_of { return $_[0]->query_safe('SELECT pg_backend_pid()'); }
+
+sub waits_for
+{
+	my ($pid, $type) = @_;
+	return $node->poll_query_until('postgres',
+		"SELECT wait_event_type = '$type' FROM pg_stat_activity WHERE pid = $pid");
+}
+
+# A reader holds AccessShareLock on sf; an ALTER TABLE queues behind it; a
+# filler's query queues behind the ALTER TABLE.  The reader's own call
+# must not wait for that filler: the filler waits (through the ALTER
+# TABLE) for the reader, which PostgreSQL's deadlock detector cannot see.
+my $lock_call = q{SELECT cache_aside_query('cycle', 'SELECT id, v FROM sf ORDER BY id', 600)};
+my $reader = $node->background_psql('postgres', on_error_stop => 0);
+$reader->query_safe("SET cacheaside.fill_wait = '60s'");
+$reader->query_safe('BEGIN');
+$reader->query_safe('SELECT count(*) FROM sf');
+my $ddl = $node->background_psql('postgres', on_error_stop => 0);
+my $ddl_pid = pid_of($ddl);
+$ddl->query_until(qr/ddl/, "\\echo ddl\nALTER TABLE sf ADD COLUMN extra int;\n");
+ok(waits_for($ddl_pid, 'Lock'), 'an ALTER TABLE waits behind the reader');
+$filler = $node->background_psql('postgres', on_error_stop => 0);
+$filler_pid = pid_of($filler);
+$filler->query_until(qr/filling/, "\\echo filling\n$lock_call;\n");
+ok(waits_for($filler_pid, 'Lock'), 'a filler waits behind the ALTER TABLE');
+is($node->safe_psql('postgres', 'SELECT fills_in_progress FROM cache_status()'),
+	'1', 'while it holds the fill of the entry');
+$t0 = time;
+is($reader->query_safe($lock_call), $rows,
+	'the reader gets its rows without waiting for the filler');
+$elapsed = time - $t0;
+ok($elapsed < 30, sprintf('after %.2f s (fill_wait is 60 s)', $elapsed));
+$reader->query_safe('COMMIT');
+$ddl->query_safe('SELECT 1');
+$filler->query_safe('SELECT 1');
+$_->quit for ($reader, $ddl, $filler);
+$node->safe_psql('postgres', 'ALTER TABLE sf DROP COLUMN extra');
+
+# the same with a session's advisory lock, held without a transaction id
+$lock_call = q{SELECT cache_aside_query('advisory', 'SELECT id, v FROM sf WHERE pg_advisory_xact_lock_shared(42) IS NOT NULL', 600)};
+$reader = $node->background_psql('postgres', on_error_stop => 0);
+$reader->query_safe("SET cacheaside.fill_wait = '60s'");
+$reader->query_safe('SELECT pg_advisory_lock(42)');
+$filler = $node->background_psql('postgres', on_error_stop => 0);
+$filler_pid = pid_of($filler);
+$filler->query_until(qr/filling/, "\\echo filling\n$lock_call;\n");
+ok(waits_for($filler_pid, 'Lock'), 'a filler waits for the advisory lock');
+$t0 = time;
+is($reader->query_safe($lock_call), $rows,
+	'the lock holder gets its rows without waiting for the filler');
+$elapsed = time - $t0;
+ok($elapsed < 30, sprintf('after %.2f s (fill_wait is 60 s)', $elapsed));
+$reader->query_safe('SELECT pg_advisory_unlock(42)');
+$filler->query_safe('SELECT 1');
+$_->quit for ($reader, $filler);
+
+# ---------------------------------------------------------------------------
+note 'a call that waited and then hit is a hit, whatever it saw first';
+
+$node->safe_psql('postgres', call_of('stale'));
+$node->safe_psql('postgres', "UPDATE sf SET v = 'one'");    # the entry is stale
+$node->safe_psql('postgres', 'SELECT cache_stats_reset()');
+$offset = -s $node->logfile;
+$filler = $node->background_psql('postgres', on_error_stop => 0);
+$filler->query_safe("SET sf.sleep = '1'");
+$filler->query_until(qr/filling/, "\\echo filling\n" . call_of('stale') . ";\n");
+$deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+usleep(10_000) until runs('stale', $offset) >= 1 || time > $deadline;
+is($node->safe_psql('postgres', call_of('stale')), $rows,
+	'a session that found the entry stale waited for the filler');
+$filler->query_safe('SELECT 1');
+$filler->quit;
+is( $node->safe_psql(
+		'postgres', q{
+	SELECT calls, hits, misses, waits, not_served_changed
+	FROM cache_stats WHERE query = 'SELECT id, v FROM sf WHERE sf_mark(''stale'')'}),
+	'2|1|1|1|1',
+	'its hit does not count among the entries not served');
+
+# ---------------------------------------------------------------------------
+note 'an entry whose results are not stored is not waited for';
+
+# A result read from a system catalog is never stored: after one such
+# fill, sessions that miss it run it at once instead of waiting for
+# another session's fill, which would only delay them.
+my $catalog_sql = q{SELECT sf_mark(''catalog'') AND EXISTS (SELECT FROM pg_class) AS any};
+my $catalog_call = "SELECT cache_aside_query('catalog', '$catalog_sql', 600)";
+$node->safe_psql('postgres', $catalog_call);
+$node->safe_psql('postgres', 'SELECT cache_stats_reset()');
+$offset = -s $node->logfile;
+$filler = $node->background_psql('postgres', on_error_stop => 0);
+$filler->query_safe("SET sf.sleep = '1'");
+$filler->query_until(qr/filling/, "\\echo filling\n$catalog_call;\n");
+$deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+usleep(10_000) until runs('catalog', $offset) >= 1 || time > $deadline;
+$node->safe_psql('postgres', "SET sf.sleep = '1'; $catalog_call");
+$filler->query_safe('SELECT 1');
+$filler->quit;
+is( $node->safe_psql(
+		'postgres', q{
+	SELECT calls, misses, waits, not_stored_uncacheable
+	FROM cache_stats WHERE query LIKE '%sf_mark(''catalog'')%'}),
+	'2|2|0|2',
+	'two sessions at once ran it, neither waited');
+
 is($node->safe_psql('postgres',
 	"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Extension'"),
 	'0', 'nobody is left waiting');

@@ -162,6 +162,20 @@ SELECT preloaded, connection, retry_at IS NULL AS not_backing_off,
 	   commit_sequence >= 0 AS commit_sequence
 FROM cache_status();
 
+-- the SQL text of a database in another encoding is shown in this one's
+SELECT current_database() AS stats_db \gset
+CREATE DATABASE cacheaside_regress_latin1 ENCODING 'LATIN1'
+	LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
+\c cacheaside_regress_latin1
+SET client_min_messages = warning;
+SELECT set_config('cacheaside.port', current_setting('cacheaside_test.redis_port'), false) IS NOT NULL AS port_set;
+CREATE EXTENSION cacheaside;
+SELECT cache_aside_query('latin1', 'SELECT ''caf' || chr(233) || '''::text AS x', 60);
+\c :stats_db
+SELECT query, convert_to(query, 'UTF8') IS NOT NULL AS valid
+FROM cache_stats WHERE query LIKE 'SELECT ''caf%';
+DROP DATABASE cacheaside_regress_latin1;
+
 -- a reset forgets every row
 SELECT cache_stats_reset();
 SELECT count(*) AS rows FROM cache_stats;

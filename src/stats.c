@@ -88,6 +88,7 @@ typedef struct StatsEntry
 	StatsKey	key;			/* hash key: first */
 	slock_t		mutex;			/* protects counters */
 	StatsCounters counters;
+	int			encoding;		/* of sql: its database's */
 	int			sqllen;
 	char		sql[STATS_SQL_MAX];
 } StatsEntry;
@@ -262,6 +263,7 @@ stats_record(Oid userid, const char *sql, size_t sqllen,
 			SpinLockInit(&entry->mutex);
 			memset(&entry->counters, 0, sizeof(entry->counters));
 			/* cut on a character boundary */
+			entry->encoding = GetDatabaseEncoding();
 			entry->sqllen = pg_mbcliplen(sql, (int) Min(sqllen, INT_MAX),
 										 STATS_SQL_MAX);
 			memcpy(entry->sql, sql, entry->sqllen);
@@ -359,8 +361,16 @@ cache_stats(PG_FUNCTION_ARGS)
 		values[i++] = ObjectIdGetDatum(entry->key.userid);
 		values[i++] = ObjectIdGetDatum(entry->key.dbid);
 		if (read_all || entry->key.userid == userid)
-			values[i++] = PointerGetDatum(cstring_to_text_with_len(entry->sql,
-																   entry->sqllen));
+		{
+			/* in the encoding of this database, as pg_stat_statements */
+			char	   *sql = pg_any_to_server(entry->sql, entry->sqllen,
+											   entry->encoding);
+
+			values[i++] = PointerGetDatum(cstring_to_text_with_len(sql,
+																   sql == entry->sql ? entry->sqllen : (int) strlen(sql)));
+			if (sql != entry->sql)
+				pfree(sql);
+		}
 		else
 			values[i++] = CStringGetTextDatum("<insufficient privilege>");
 		values[i++] = Int64GetDatum(c.calls);

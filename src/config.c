@@ -59,6 +59,8 @@ check_key_prefix(char **newval, void **extra, GucSource source)
 void
 config_define_gucs(void)
 {
+	GucContext	postmaster_context;
+
 	DefineCustomStringVariable("cacheaside.host",
 							   gettext_noop("Redis server host name, IP address, or absolute path of a Unix socket."),
 							   NULL,
@@ -122,16 +124,24 @@ config_define_gucs(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
-	/* sizes of shared memory: only where it is made, at preloading */
-	if (process_shared_preload_libraries_in_progress)
-		DefineCustomIntVariable("cacheaside.stats_max",
-								gettext_noop("Most rows cache_stats keeps (one per database, role and SQL text)."),
-								gettext_noop("The least-used rows make room for new ones. 0 keeps no statistics."),
-								&cacheaside_stats_max,
-								1000, 0, 100000,
-								PGC_POSTMASTER,
-								0,
-								NULL, NULL, NULL);
+	/*
+	 * Sizes of shared memory, which is made only when the library is
+	 * preloaded.  A process that loads it later defines them all the same,
+	 * so that a setting left in the configuration file is not reported as
+	 * unknown, but cannot define a PGC_POSTMASTER setting then (PostgreSQL
+	 * refuses): there, where they have no effect, they are PGC_SIGHUP.
+	 */
+	postmaster_context = process_shared_preload_libraries_in_progress ?
+		PGC_POSTMASTER : PGC_SIGHUP;
+
+	DefineCustomIntVariable("cacheaside.stats_max",
+							gettext_noop("Most rows cache_stats keeps (one per database, role and SQL text)."),
+							gettext_noop("The least-used rows make room for new ones. 0 keeps no statistics. Needs cacheaside in shared_preload_libraries."),
+							&cacheaside_stats_max,
+							1000, 0, 100000,
+							postmaster_context,
+							0,
+							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("cacheaside.default_ttl",
 							gettext_noop("Time to live of an entry when cache_aside_query is given a NULL ttl."),

@@ -317,6 +317,8 @@ $standby->psql('postgres', $two_calls, stdout => \$out, stderr => \$err);
 is($out, qq{[{"v":"five"}]\n[{"v":"five"}]}, 'the standby returns the rows');
 my @w = $err =~ /WARNING:  cacheaside: automatic invalidation is not available during recovery/g;
 is(scalar @w, 1, 'with one WARNING for the session');
+unlike($err, qr/invalid configuration parameter/,
+	'cacheaside.stats_max in the configuration file is not reported as unknown');
 $standby->psql(
 	'postgres', "SET cacheaside.auto_invalidate = off; $two_calls",
 	stdout => \$out,
@@ -331,6 +333,8 @@ my $plain = PostgreSQL::Test::Cluster->new('plain');
 $plain->init;
 my $conf = $redis->pg_conf;
 $conf =~ s/^shared_preload_libraries.*\n//m;
+# a size of shared memory left in the file: no effect, and no complaint
+$conf .= "cacheaside.stats_max = 500\n";
 $plain->append_conf('postgresql.conf', $conf);
 $plain->start;
 $plain->safe_psql(

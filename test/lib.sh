@@ -17,6 +17,8 @@
 #   ca_workdir                          make (and print) a temp dir postgres can write
 #   ca_copy_tests DEST                  copy what the make test targets read into
 #                                       DEST, for postgres whatever the checkout's mode
+#   ca_copy_checkout DEST               copy the checkout's files, without build
+#                                       products (what git ignores), into DEST
 #   ca_redis_start DIR [redis args...]  start Redis; sets CA_REDIS_PORT, CA_REDIS_PID
 #   ca_redis_stop [PID]                 stop it (default: $CA_REDIS_PID)
 #   ca_redis_settings PORT              print the postgresql.conf lines the tests
@@ -255,6 +257,23 @@ ca_copy_tests()
 	done
 	if [[ "$(id -u)" == 0 ]]; then
 		chown -R postgres: "$dest" || { ca_err "cannot chown $dest to postgres"; return 1; }
+	fi
+}
+
+# ca_copy_checkout DEST: copy the checkout's files into DEST (created): in a
+# git checkout those tracked and the untracked ones git does not ignore, so
+# uncommitted changes come along and build products (*.o, *.so) do not;
+# otherwise everything but .git
+ca_copy_checkout()
+{
+	local dest="${1:?ca_copy_checkout: DEST}"
+	mkdir -p "$dest" || return 1
+	if git -C "$CA_REPO" rev-parse --git-dir >/dev/null 2>&1; then
+		(cd "$CA_REPO" && git ls-files -z --cached --others --exclude-standard |
+			xargs -0 -r sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
+			tar --null -T - -cf -) | tar -C "$dest" -xf -
+	else
+		(cd "$CA_REPO" && tar --exclude=./.git -cf - .) | tar -C "$dest" -xf -
 	fi
 }
 

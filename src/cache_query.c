@@ -281,6 +281,22 @@ cache_flight_hash(const StoreKey *skey, const uint8 *fingerprint)
 }
 
 /*
+ * Run the query without the cache (disabled, or Redis unavailable), with
+ * in *call why nothing was stored.  Inside a query being cached,
+ * everything it runs is recorded.
+ */
+static text *
+cache_run_uncached(text *sqltext, QueryParams *params, CacheReason why,
+				   CallStats *call)
+{
+	QueryResult result;
+
+	call->not_stored = why;
+	query_run_json(text_to_cstring(sqltext), params, !fill_active(), &result);
+	return result.json;
+}
+
+/*
  * One call: hit or miss.  Fills in *call what cache_stats counts.
  *
  * On a miss, sessions that miss the same entry at once agree on one of
@@ -298,24 +314,21 @@ cache_call(text *key, text *sqltext, int ttl, QueryParams *params,
 	uint8		fingerprint[FINGERPRINT_LEN];
 	StoreKey	skey;
 	StoreReadResult found;
-	QueryResult result;
 	TrackMode	mode;
 	text	   *json;
 	bool		stored;
 	bool		refresh;
 	bool		writing = TransactionIdIsValid(GetTopTransactionIdIfAny());
+	bool		shared = flight_enabled() && !writing;
+	uint64		hash = 0;
 
 	/* Disabled, or Redis known to be down: just run the query */
 	if (!cacheaside_enabled || cacheaside_max_value_bytes == 0 ||
 		store_backing_off())
-	{
-		call->not_stored = cacheaside_enabled && cacheaside_max_value_bytes > 0 ?
-			REASON_UNAVAILABLE : REASON_DISABLED;
-		/* inside a query being cached, everything it runs is recorded */
-		query_run_json(text_to_cstring(sqltext), params,
-					   !fill_active(), &result);
-		return result.json;
-	}
+		return cache_run_uncached(sqltext, params,
+								  cacheaside_enabled && cacheaside_max_value_bytes > 0 ?
+								  REASON_UNAVAILABLE : REASON_DISABLED,
+								  call);
 
 	mode = validity_mode();
 	fingerprint_compute(VARDATA_ANY(sqltext), VARSIZE_ANY_EXHDR(sqltext),
@@ -331,37 +344,31 @@ cache_call(text *key, text *sqltext, int ttl, QueryParams *params,
 		 * Refresh early: by one caller at a time (any other serves the hit);
 		 * not in a transaction that wrote, whose result is seldom storable.
 		 */
-		uint64		hash = cache_flight_hash(&skey, fingerprint);
-
 		if (writing)
 			return json;
-		if (flight_enabled())
+		if (shared)
 		{
+			hash = cache_flight_hash(&skey, fingerprint);
 			if (flight_begin(hash, 0, &stored, &call->wait_ms) != FLIGHT_FILLER)
 				return json;
-			call->hit = false;
-			call->early_refresh = true;
-			return cache_fill_shared(hash, &skey, fingerprint, sqltext, ttl,
-									 params, call);
 		}
 		call->hit = false;
 		call->early_refresh = true;
+		if (shared)
+			return cache_fill_shared(hash, &skey, fingerprint, sqltext, ttl,
+									 params, call);
 		return cache_fill(&skey, fingerprint, sqltext, ttl, params, call,
 						  &stored);
 	}
 
 	/* after a failed lookup, do not make the call wait on Redis twice */
 	if (found == STORE_UNAVAILABLE)
-	{
-		call->not_stored = REASON_UNAVAILABLE;
-		query_run_json(text_to_cstring(sqltext), params, !fill_active(),
-					   &result);
-		return result.json;
-	}
+		return cache_run_uncached(sqltext, params, REASON_UNAVAILABLE, call);
 
-	if (cacheaside_fill_wait > 0 && flight_enabled() && !writing)
+	if (shared)
+		hash = cache_flight_hash(&skey, fingerprint);
+	if (cacheaside_fill_wait > 0 && shared)
 	{
-		uint64		hash = cache_flight_hash(&skey, fingerprint);
 		bool		may_wait = !fill_active() && !IsolationIsSerializable();
 		FlightRole	role;
 
@@ -382,18 +389,13 @@ cache_call(text *key, text *sqltext, int ttl, QueryParams *params,
 			}
 			/* not stored, not for us, or the wait ended: run it ourselves */
 			if (found == STORE_UNAVAILABLE)
-			{
-				call->not_stored = REASON_UNAVAILABLE;
-				query_run_json(text_to_cstring(sqltext), params,
-							   !fill_active(), &result);
-				return result.json;
-			}
+				return cache_run_uncached(sqltext, params, REASON_UNAVAILABLE,
+										  call);
 		}
 	}
 	json = cache_fill(&skey, fingerprint, sqltext, ttl, params, call, &stored);
-	if (flight_enabled() && !writing)
-		flight_outcome(cache_flight_hash(&skey, fingerprint), stored,
-					   cache_reason_unstorable(call->not_stored));
+	if (shared)
+		flight_outcome(hash, stored, cache_reason_unstorable(call->not_stored));
 	return json;
 }
 

@@ -119,18 +119,27 @@ note sprintf('32 sessions took %.2f s', $elapsed);
 # ---------------------------------------------------------------------------
 note 'a filler terminated while others wait';
 
-# start a slow filler, then waiters
-sub slow_filler
+# start call (by default, the call of key) in a session of its own, with
+# the given settings, and wait until its query has run (logged a run of key
+# since $offset): the filler holds its slot then
+sub start_filler
 {
-	my ($key) = @_;
+	my ($key, $call, @settings) = @_;
 	my $f = $node->background_psql('postgres', on_error_stop => 0);
-	$f->query_safe("SET sf.slow = on");
-	$f->query_until(qr/filling/, "\\echo filling\n" . call_of($key) . ";\n");
-	# the filler holds its slot once its query runs
+	$f->query_safe("SET $_") for @settings;
+	$f->query_until(qr/filling/,
+		"\\echo filling\n" . ($call // call_of($key)) . ";\n");
 	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
 	usleep(10_000)
 	  until runs($key, $offset) >= 1 || time > $deadline;
 	return $f;
+}
+
+# start a slow filler, then waiters
+sub slow_filler
+{
+	my ($key) = @_;
+	return start_filler($key, undef, 'sf.slow = on');
 }
 
 $offset = -s $node->logfile;
@@ -188,12 +197,8 @@ $filler->quit;
 note 'a filler whose result is not stored';
 
 $offset = -s $node->logfile;
-my $big = $node->background_psql('postgres', on_error_stop => 0);
-$big->query_safe("SET sf.sleep = '2'");
-$big->query_safe('SET cacheaside.max_value_bytes = 10');
-$big->query_until(qr/filling/, "\\echo filling\n" . call_of('unstored') . ";\n");
-my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
-usleep(10_000) until runs('unstored', $offset) >= 1 || time > $deadline;
+my $big = start_filler('unstored', undef, "sf.sleep = '2'",
+	'cacheaside.max_value_bytes = 10');
 my $v = $node->background_psql('postgres', on_error_stop => 0);
 $v->query_until(qr/waiting/, "\\echo waiting\n" . call_of('unstored') . ";\n");
 ok($node->poll_query_until('postgres', waiting('unstored'), '1'),
@@ -246,6 +251,27 @@ sub waits_for
 		"SELECT wait_event_type = '$type' FROM pg_stat_activity WHERE pid = $pid");
 }
 
+# start call in a session of its own, whose query waits for a lock
+sub lock_waiting_filler
+{
+	my ($call, $what) = @_;
+	my $f = $node->background_psql('postgres', on_error_stop => 0);
+	my $pid = pid_of($f);
+	$f->query_until(qr/filling/, "\\echo filling\n$call;\n");
+	ok(waits_for($pid, 'Lock'), $what);
+	return $f;
+}
+
+# the reader's own call returns the rows without waiting out fill_wait
+sub returns_at_once
+{
+	my ($reader, $call, $what) = @_;
+	my $start = time;
+	is($reader->query_safe($call), $rows, $what);
+	my $took = time - $start;
+	ok($took < 30, sprintf('after %.2f s (fill_wait is 60 s)', $took));
+}
+
 # A reader holds AccessShareLock on sf; an ALTER TABLE queues behind it; a
 # filler's query queues behind the ALTER TABLE.  The reader's own call
 # must not wait for that filler: the filler waits (through the ALTER
@@ -259,17 +285,11 @@ my $ddl = $node->background_psql('postgres', on_error_stop => 0);
 my $ddl_pid = pid_of($ddl);
 $ddl->query_until(qr/ddl/, "\\echo ddl\nALTER TABLE sf ADD COLUMN extra int;\n");
 ok(waits_for($ddl_pid, 'Lock'), 'an ALTER TABLE waits behind the reader');
-$filler = $node->background_psql('postgres', on_error_stop => 0);
-$filler_pid = pid_of($filler);
-$filler->query_until(qr/filling/, "\\echo filling\n$lock_call;\n");
-ok(waits_for($filler_pid, 'Lock'), 'a filler waits behind the ALTER TABLE');
+$filler = lock_waiting_filler($lock_call, 'a filler waits behind the ALTER TABLE');
 is($node->safe_psql('postgres', 'SELECT fills_in_progress FROM cache_status()'),
 	'1', 'while it holds the fill of the entry');
-$t0 = time;
-is($reader->query_safe($lock_call), $rows,
+returns_at_once($reader, $lock_call,
 	'the reader gets its rows without waiting for the filler');
-$elapsed = time - $t0;
-ok($elapsed < 30, sprintf('after %.2f s (fill_wait is 60 s)', $elapsed));
 $reader->query_safe('COMMIT');
 $ddl->query_safe('SELECT 1');
 $filler->query_safe('SELECT 1');
@@ -281,15 +301,9 @@ $lock_call = q{SELECT cache_aside_query('advisory', 'SELECT id, v FROM sf WHERE 
 $reader = $node->background_psql('postgres', on_error_stop => 0);
 $reader->query_safe("SET cacheaside.fill_wait = '60s'");
 $reader->query_safe('SELECT pg_advisory_lock(42)');
-$filler = $node->background_psql('postgres', on_error_stop => 0);
-$filler_pid = pid_of($filler);
-$filler->query_until(qr/filling/, "\\echo filling\n$lock_call;\n");
-ok(waits_for($filler_pid, 'Lock'), 'a filler waits for the advisory lock');
-$t0 = time;
-is($reader->query_safe($lock_call), $rows,
+$filler = lock_waiting_filler($lock_call, 'a filler waits for the advisory lock');
+returns_at_once($reader, $lock_call,
 	'the lock holder gets its rows without waiting for the filler');
-$elapsed = time - $t0;
-ok($elapsed < 30, sprintf('after %.2f s (fill_wait is 60 s)', $elapsed));
 $reader->query_safe('SELECT pg_advisory_unlock(42)');
 $filler->query_safe('SELECT 1');
 $_->quit for ($reader, $filler);
@@ -301,11 +315,7 @@ $node->safe_psql('postgres', call_of('stale'));
 $node->safe_psql('postgres', "UPDATE sf SET v = 'one'");    # the entry is stale
 $node->safe_psql('postgres', 'SELECT cache_stats_reset()');
 $offset = -s $node->logfile;
-$filler = $node->background_psql('postgres', on_error_stop => 0);
-$filler->query_safe("SET sf.sleep = '1'");
-$filler->query_until(qr/filling/, "\\echo filling\n" . call_of('stale') . ";\n");
-$deadline = time + $PostgreSQL::Test::Utils::timeout_default;
-usleep(10_000) until runs('stale', $offset) >= 1 || time > $deadline;
+$filler = start_filler('stale', undef, "sf.sleep = '1'");
 is($node->safe_psql('postgres', call_of('stale')), $rows,
 	'a session that found the entry stale waited for the filler');
 $filler->query_safe('SELECT 1');
@@ -328,11 +338,7 @@ my $catalog_call = "SELECT cache_aside_query('catalog', '$catalog_sql', 600)";
 $node->safe_psql('postgres', $catalog_call);
 $node->safe_psql('postgres', 'SELECT cache_stats_reset()');
 $offset = -s $node->logfile;
-$filler = $node->background_psql('postgres', on_error_stop => 0);
-$filler->query_safe("SET sf.sleep = '1'");
-$filler->query_until(qr/filling/, "\\echo filling\n$catalog_call;\n");
-$deadline = time + $PostgreSQL::Test::Utils::timeout_default;
-usleep(10_000) until runs('catalog', $offset) >= 1 || time > $deadline;
+$filler = start_filler('catalog', $catalog_call, "sf.sleep = '1'");
 $node->safe_psql('postgres', "SET sf.sleep = '1'; $catalog_call");
 $filler->query_safe('SELECT 1');
 $filler->quit;

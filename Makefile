@@ -16,7 +16,7 @@
 # scripts/test runs these, and the client, fuzz and valgrind suites.
 
 EXTENSION = cacheaside
-EXTVERSION = 1.2
+EXTVERSION = 1.3
 
 MODULE_big = cacheaside
 OBJS = \
@@ -43,7 +43,7 @@ OBJS = \
 	src/cache_admin.o \
 	src/cache_status.o
 
-DATA = cacheaside--1.0.sql cacheaside--1.0--1.1.sql cacheaside--1.1--1.2.sql
+DATA = cacheaside--1.0.sql cacheaside--1.0--1.1.sql cacheaside--1.1--1.2.sql cacheaside--1.2--1.3.sql
 SHLIB_LINK = -lhiredis
 PG_CPPFLAGS = -I$(srcdir)/src
 # PostgreSQL's own headers and callback signatures have unused parameters:

@@ -33,7 +33,12 @@ WHERE query = 'SELECT id FROM vt'
 SELECT preloaded, connection FROM cache_status();
 SELECT cache_invalidate('v*') AS removed;
 
--- what 1.2 consists of (from 17 on, a view's row type and its array
+ALTER EXTENSION cacheaside UPDATE TO '1.3';
+SELECT extversion FROM pg_extension WHERE extname = 'cacheaside';
+SELECT cache_aside_query('v', 'SELECT id FROM vt', 60);
+SELECT cache_aside_query('v', 'SELECT id FROM vt', 60);
+
+-- what 1.3 consists of (from 17 on, a view's row type and its array
 -- type are members too: left out)
 SELECT pg_describe_object(classid, objid, 0) AS object
 FROM pg_depend

@@ -103,6 +103,20 @@ SELECT cache_invalidate('pw');
 \echo :LAST_ERROR_SQLSTATE
 COPY (SELECT 1) TO PROGRAM 'cat >/dev/null; rm -f /tmp/cacheaside_regress_pw';
 RESET cacheaside.password_file;
+
+-- Sentinels: a malformed list is refused when set
+SET cacheaside.sentinels = 'localhost';
+\echo :LAST_ERROR_SQLSTATE
+SET cacheaside.sentinels = '127.0.0.1:0';
+SET cacheaside.sentinels = '127.0.0.1:26379,';
+SET cacheaside.sentinels = '::1:26379';
+SET cacheaside.sentinels = '[::1:26379';
+-- a good one is accepted; without a master name, Redis cannot be used
+SET cacheaside.sentinels = ' 127.0.0.1:1 , [::1]:2,sentinel.example:26379 ';
+SELECT cache_invalidate('sent');
+\echo :LAST_ERROR_SQLSTATE
+SELECT cache_aside_query('sent', 'SELECT * FROM s', 60);
+RESET cacheaside.sentinels;
 RESET cacheaside.retry_interval;
 SELECT cache_invalidate('pw');
 

@@ -11,6 +11,7 @@
  */
 #include "postgres.h"
 
+#include <errno.h>
 #include <limits.h>
 
 #include "miscadmin.h"
@@ -23,6 +24,8 @@ int			cacheaside_port = 6379;
 char	   *cacheaside_password_file = NULL;
 int			cacheaside_database = 0;
 char	   *cacheaside_key_prefix = NULL;
+char	   *cacheaside_sentinels = NULL;
+char	   *cacheaside_sentinel_master = NULL;
 int			cacheaside_max_value_bytes = 1024 * 1024;
 int			cacheaside_retry_interval = 1000;
 int			cacheaside_stats_max = 1000;
@@ -46,6 +49,105 @@ check_key_prefix(char **newval, void **extra, GucSource source)
 	if (*newval == NULL || (*newval)[0] == '\0')
 	{
 		GUC_check_errdetail("cacheaside.key_prefix must not be empty.");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Split cacheaside.sentinels ("host:port, host:port, ...") into its
+ * addresses.  Returns the number found, or -1 with *why set when the list
+ * is malformed.  hosts[i] points into buf (a copy the caller owns); at most
+ * max addresses are returned.  An IPv6 address is written in brackets:
+ * [::1]:26379.
+ */
+int
+config_parse_sentinels(char *buf, char **hosts, int *ports, int max,
+					   const char **why)
+{
+	int			n = 0;
+	char	   *item = buf;
+
+	while (item != NULL)
+	{
+		char	   *next = strchr(item, ',');
+		char	   *colon;
+		char	   *end;
+		long		port;
+
+		if (next)
+			*next++ = '\0';
+		while (*item == ' ' || *item == '\t')
+			item++;
+		end = item + strlen(item);
+		while (end > item && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		if (*item == '\0')
+		{
+			*why = "an address is empty";
+			return -1;
+		}
+		colon = strrchr(item, ':');
+		if (colon == NULL || colon == item || colon[1] == '\0')
+		{
+			*why = "each address must be host:port";
+			return -1;
+		}
+		*colon = '\0';
+		errno = 0;
+		port = strtol(colon + 1, &end, 10);
+		if (errno != 0 || *end != '\0' || port < 1 || port > 65535)
+		{
+			*why = "a port must be a number from 1 to 65535";
+			return -1;
+		}
+		if (item[0] == '[')
+		{
+			size_t		len = strlen(item);
+
+			if (len < 3 || item[len - 1] != ']')
+			{
+				*why = "an IPv6 address must be written [address]:port";
+				return -1;
+			}
+			item[len - 1] = '\0';
+			item++;
+		}
+		else if (strchr(item, ':') != NULL)
+		{
+			*why = "an IPv6 address must be written [address]:port";
+			return -1;
+		}
+		if (n == max)
+		{
+			*why = psprintf("at most %d addresses are allowed", max);
+			return -1;
+		}
+		hosts[n] = item;
+		ports[n] = (int) port;
+		n++;
+		item = next;
+	}
+	return n;
+}
+
+static bool
+check_sentinels(char **newval, void **extra, GucSource source)
+{
+	char	   *buf;
+	char	   *hosts[CONFIG_MAX_SENTINELS];
+	int			ports[CONFIG_MAX_SENTINELS];
+	const char *why = NULL;
+	int			n;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	buf = pstrdup(*newval);
+	n = config_parse_sentinels(buf, hosts, ports, CONFIG_MAX_SENTINELS, &why);
+	pfree(buf);
+	if (n < 0)
+	{
+		GUC_check_errdetail("cacheaside.sentinels: %s.", why);
 		return false;
 	}
 	return true;
@@ -96,6 +198,24 @@ config_define_gucs(void)
 							PGC_SUSET,
 							GUC_SUPERUSER_ONLY,
 							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("cacheaside.sentinels",
+							   gettext_noop("Redis Sentinels to ask for the master's address, as host:port, host:port, ..."),
+							   gettext_noop("When set, cacheaside.host and cacheaside.port are not used: the master named by cacheaside.sentinel_master is found through the first Sentinel that answers."),
+							   &cacheaside_sentinels,
+							   "",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY,
+							   check_sentinels, NULL, NULL);
+
+	DefineCustomStringVariable("cacheaside.sentinel_master",
+							   gettext_noop("Name of the master the Sentinels of cacheaside.sentinels monitor."),
+							   NULL,
+							   &cacheaside_sentinel_master,
+							   "",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
 
 	DefineCustomStringVariable("cacheaside.key_prefix",
 							   gettext_noop("Prefix of every Redis key written by cacheaside."),

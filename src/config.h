@@ -14,6 +14,8 @@ extern int	cacheaside_port;
 extern char *cacheaside_password_file;
 extern int	cacheaside_database;
 extern char *cacheaside_key_prefix;
+extern char *cacheaside_sentinels;
+extern char *cacheaside_sentinel_master;
 extern int	cacheaside_max_value_bytes;
 extern int	cacheaside_retry_interval;
 extern int	cacheaside_stats_max;
@@ -28,5 +30,11 @@ extern int	cacheaside_fill_wait;
 extern double cacheaside_early_refresh;
 
 extern void config_define_gucs(void);
+
+/* Most addresses cacheaside.sentinels may list */
+#define CONFIG_MAX_SENTINELS	16
+
+extern int	config_parse_sentinels(char *buf, char **hosts, int *ports,
+								   int max, const char **why);
 
 #endif							/* CACHEASIDE_CONFIG_H */

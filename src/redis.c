@@ -101,7 +101,12 @@ typedef struct RedisTarget
 	int			port;
 	int			database;
 	char	   *password_file;	/* in TopMemoryContext */
+	char	   *sentinels;		/* in TopMemoryContext */
+	char	   *sentinel_master;	/* in TopMemoryContext */
 } RedisTarget;
+
+/* Longest host name a Sentinel may give for the master */
+#define MASTER_HOST_MAX		255
 
 /* The connection of this backend, and everything that outlives a request */
 typedef struct RedisConnection
@@ -121,6 +126,15 @@ typedef struct RedisConnection
 
 	RedisTarget target;			/* of the open connection, or of the last
 								 * failure */
+
+	/* The server connected to (or being connected to), for messages */
+	char		server_host[MASTER_HOST_MAX + 1];
+	int			server_port;
+
+	bool		server_is_sentinel;
+
+	/* The Sentinel that answered last: asked first next time */
+	int			sentinel_first;
 	uint64		opened;			/* connections opened by this backend */
 
 	/* hiredis's reply constructors, and ours that bound arrays */
@@ -307,7 +321,16 @@ redis_settings_changed(void)
 		rconn.target.port != cacheaside_port ||
 		rconn.target.database != cacheaside_database ||
 		strcmp(rconn.target.host, cacheaside_host) != 0 ||
-		strcmp(rconn.target.password_file, cacheaside_password_file) != 0;
+		strcmp(rconn.target.password_file, cacheaside_password_file) != 0 ||
+		strcmp(rconn.target.sentinels, cacheaside_sentinels) != 0 ||
+		strcmp(rconn.target.sentinel_master, cacheaside_sentinel_master) != 0;
+}
+
+/* Is the master found through Sentinels (cacheaside.sentinels is set)? */
+static bool
+redis_use_sentinels(void)
+{
+	return cacheaside_sentinels != NULL && cacheaside_sentinels[0] != '\0';
 }
 
 static void
@@ -317,9 +340,17 @@ redis_remember_target(void)
 		pfree(rconn.target.host);
 	if (rconn.target.password_file)
 		pfree(rconn.target.password_file);
+	if (rconn.target.sentinels)
+		pfree(rconn.target.sentinels);
+	if (rconn.target.sentinel_master)
+		pfree(rconn.target.sentinel_master);
 	rconn.target.host = MemoryContextStrdup(TopMemoryContext, cacheaside_host);
 	rconn.target.password_file = MemoryContextStrdup(TopMemoryContext,
 													 cacheaside_password_file);
+	rconn.target.sentinels = MemoryContextStrdup(TopMemoryContext,
+												 cacheaside_sentinels);
+	rconn.target.sentinel_master = MemoryContextStrdup(TopMemoryContext,
+													   cacheaside_sentinel_master);
 	rconn.target.port = cacheaside_port;
 	rconn.target.database = cacheaside_database;
 }
@@ -393,16 +424,27 @@ redis_wait(uint32 event, TimestampTz deadline)
  * ----------------------------------------------------------------
  */
 
-/* The server as messages name it */
+/* The server being connected to, as messages name it */
 static void
 redis_seterr_connect(RedisError *err, const char *why)
 {
-	if (cacheaside_host[0] == '/')
-		redis_seterr(err, "could not connect to Redis at \"%s\": %s",
-					 cacheaside_host, why);
+	const char *what = rconn.server_is_sentinel ? "Redis Sentinel" : "Redis";
+
+	if (rconn.server_host[0] == '/')
+		redis_seterr(err, "could not connect to %s at \"%s\": %s",
+					 what, rconn.server_host, why);
 	else
-		redis_seterr(err, "could not connect to Redis at %s:%d: %s",
-					 cacheaside_host, cacheaside_port, why);
+		redis_seterr(err, "could not connect to %s at %s:%d: %s",
+					 what, rconn.server_host, rconn.server_port, why);
+}
+
+/* Name the server to connect to in rconn, for the socket and messages */
+static void
+redis_set_server(const char *host, int port, bool sentinel)
+{
+	strlcpy(rconn.server_host, host, sizeof(rconn.server_host));
+	rconn.server_port = port;
+	rconn.server_is_sentinel = sentinel;
 }
 
 /*
@@ -421,10 +463,10 @@ redis_open_socket(TimestampTz deadline, RedisError *err)
 
 	Assert(rconn.context == NULL);
 
-	if (cacheaside_host[0] == '/')
-		c = redisConnectUnixNonBlock(cacheaside_host);
+	if (rconn.server_host[0] == '/')
+		c = redisConnectUnixNonBlock(rconn.server_host);
 	else
-		c = redisConnectNonBlock(cacheaside_host, cacheaside_port);
+		c = redisConnectNonBlock(rconn.server_host, rconn.server_port);
 	if (c == NULL)
 	{
 		redis_seterr(err, "could not allocate a Redis connection");
@@ -453,7 +495,7 @@ redis_open_socket(TimestampTz deadline, RedisError *err)
 	c->reader->fn = &rconn.bounded_functions;
 
 	/* requests are written whole; never let Nagle hold one back */
-	if (cacheaside_host[0] != '/')
+	if (rconn.server_host[0] != '/')
 	{
 		int			one = 1;
 
@@ -483,8 +525,16 @@ redis_open_socket(TimestampTz deadline, RedisError *err)
 	/* the non-blocking connect completes when the socket is writable */
 	if (!redis_wait(WL_SOCKET_WRITEABLE, deadline))
 	{
-		redis_seterr(err, "timed out after %d ms connecting to Redis",
-					 cacheaside_connect_timeout);
+		if (rconn.server_host[0] == '/')
+			redis_seterr(err, "timed out after %d ms connecting to %s at \"%s\"",
+						 cacheaside_connect_timeout,
+						 rconn.server_is_sentinel ? "Redis Sentinel" : "Redis",
+						 rconn.server_host);
+		else
+			redis_seterr(err, "timed out after %d ms connecting to %s at %s:%d",
+						 cacheaside_connect_timeout,
+						 rconn.server_is_sentinel ? "Redis Sentinel" : "Redis",
+						 rconn.server_host, rconn.server_port);
 		return false;
 	}
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &sockerr, &optlen) != 0 ||
@@ -640,9 +690,47 @@ redis_handshake_reply_ok(const RedisReply *reply, const char *what,
 }
 
 /*
- * AUTH with the credentials of cacheaside.password_file, and SELECT of
- * cacheaside.database, in one round trip before the deadline; nothing to
- * send when neither is set.
+ * Is this AUTH error a Sentinel's answer that it has no password at all?
+ * Sentinels often run without one while the data nodes have one; the
+ * credentials of cacheaside.password_file are then not needed there.
+ */
+static bool
+redis_auth_not_needed(const RedisReply *reply)
+{
+	return reply->kind == REDIS_KIND_ERROR &&
+		strstr(reply->str, "without any password configured") != NULL;
+}
+
+/*
+ * Check ROLE's reply: the server must be a master ("master" first).
+ */
+static bool
+redis_role_is_master(const RedisReply *reply, RedisError *err)
+{
+	if (reply->kind == REDIS_KIND_ARRAY && reply->nelements >= 1 &&
+		(reply->elements[0].kind == REDIS_KIND_STRING ||
+		 reply->elements[0].kind == REDIS_KIND_STATUS) &&
+		strcmp(reply->elements[0].str, "master") == 0)
+		return true;
+	if (reply->kind == REDIS_KIND_ARRAY && reply->nelements >= 1 &&
+		reply->elements[0].kind == REDIS_KIND_STRING)
+		redis_seterr(err, "Redis at %s:%d, named master \"%s\" by a Sentinel, is a %s, not a master",
+					 rconn.server_host, rconn.server_port,
+					 cacheaside_sentinel_master, reply->elements[0].str);
+	else
+		redis_seterr(err, "Redis at %s:%d, named master \"%s\" by a Sentinel, gave an unexpected reply to ROLE",
+					 rconn.server_host, rconn.server_port,
+					 cacheaside_sentinel_master);
+	return false;
+}
+
+/*
+ * The first request of a connection, in one round trip before the
+ * deadline: AUTH with the credentials of cacheaside.password_file; on a
+ * data node SELECT of cacheaside.database, and, when the master was named
+ * by a Sentinel, ROLE to check that it still is the master; on a Sentinel
+ * (rconn.server_is_sentinel) nothing else.  Nothing is sent when there is
+ * nothing to ask.
  */
 static bool
 redis_handshake(TimestampTz deadline, RedisError *err)
@@ -653,12 +741,15 @@ redis_handshake(TimestampTz deadline, RedisError *err)
 	RedisReply *replies;
 	bool		ok;
 	int			i = 0;
+	bool		sentinel = rconn.server_is_sentinel;
+	bool		select = !sentinel && cacheaside_database != 0;
+	bool		role = !sentinel && redis_use_sentinels();
 
 	if (cacheaside_password_file[0] != '\0' &&
 		!redis_read_password_file(cacheaside_password_file, &user, &password,
 								  err))
 		return false;
-	if (password == NULL && cacheaside_database == 0)
+	if (password == NULL && !select && !role)
 		return true;
 
 	redis_request_init(&req);
@@ -677,37 +768,205 @@ redis_handshake(TimestampTz deadline, RedisError *err)
 			redis_arg_str(&req, user);
 		redis_arg_str(&req, password);
 	}
-	if (cacheaside_database != 0)
+	if (select)
 	{
 		redis_command(&req, 2);
 		redis_arg_str(&req, "SELECT");
 		redis_arg_int(&req, cacheaside_database);
 	}
+	if (role)
+	{
+		redis_command(&req, 1);
+		redis_arg_str(&req, "ROLE");
+	}
 	replies = palloc0(sizeof(RedisReply) * req.ncommands);
 
 	ok = redis_exchange_secret(&req, replies, deadline, user, password, err);
 	if (ok && password != NULL)
-		ok = redis_handshake_reply_ok(&replies[i++],
-									  user ? "AUTH for its user" : "AUTH",
-									  err);
-	if (ok && cacheaside_database != 0)
+	{
+		if (!(sentinel && redis_auth_not_needed(&replies[i])))
+			ok = redis_handshake_reply_ok(&replies[i],
+										  user ? "AUTH for its user" : "AUTH",
+										  err);
+		i++;
+	}
+	if (ok && select)
 	{
 		char		what[32];
 
 		snprintf(what, sizeof(what), "SELECT %d", cacheaside_database);
-		ok = redis_handshake_reply_ok(&replies[i], what, err);
+		ok = redis_handshake_reply_ok(&replies[i++], what, err);
 	}
+	if (ok && role)
+		ok = redis_role_is_master(&replies[i++], err);
 	return ok;
 }
 
 /*
- * Open the connection: the socket, then the handshake, both within
- * cacheaside.connect_timeout.  On failure nothing stays open.
+ * Ask the Sentinel named in rconn for the address of the master
+ * cacheaside.sentinel_master, within cacheaside.connect_timeout.  Returns
+ * true with *found set when it answered: *found is false when it knows no
+ * master of that name.  The connection to the Sentinel is closed on every
+ * path that returns.
+ */
+static bool
+redis_ask_sentinel(char *host, int *port, bool *found, RedisError *err)
+{
+	TimestampTz deadline;
+	RedisRequest req;
+	RedisReply	reply;
+	bool		ok;
+
+	*found = false;
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   cacheaside_connect_timeout);
+	if (!redis_open_socket(deadline, err) || !redis_handshake(deadline, err))
+	{
+		redis_disconnect();
+		return false;
+	}
+
+	redis_request_init(&req);
+	redis_command(&req, 3);
+	redis_arg_str(&req, "SENTINEL");
+	redis_arg_str(&req, "get-master-addr-by-name");
+	redis_arg_str(&req, cacheaside_sentinel_master);
+	ok = redis_exchange(&req, &reply, HANDSHAKE_REPLY_LIMIT, deadline,
+						cacheaside_connect_timeout, err);
+	redis_request_free(&req);
+	redis_disconnect();
+	if (!ok)
+		return false;
+
+	if (reply.kind == REDIS_KIND_NIL)
+		return true;			/* no master of that name */
+	if (reply.kind == REDIS_KIND_ARRAY && reply.nelements == 2 &&
+		reply.elements[0].kind == REDIS_KIND_STRING &&
+		reply.elements[1].kind == REDIS_KIND_STRING &&
+		reply.elements[0].len > 0 &&
+		reply.elements[0].len <= MASTER_HOST_MAX &&
+		strlen(reply.elements[0].str) == reply.elements[0].len)
+	{
+		char	   *end;
+		long		p;
+
+		errno = 0;
+		p = strtol(reply.elements[1].str, &end, 10);
+		if (errno == 0 && end != reply.elements[1].str && *end == '\0' &&
+			p >= 1 && p <= 65535)
+		{
+			strlcpy(host, reply.elements[0].str, MASTER_HOST_MAX + 1);
+			*port = (int) p;
+			*found = true;
+			return true;
+		}
+	}
+	if (reply.kind == REDIS_KIND_ERROR)
+		redis_seterr(err, "Redis Sentinel at %s:%d refused SENTINEL get-master-addr-by-name: %s",
+					 rconn.server_host, rconn.server_port, reply.str);
+	else
+		redis_seterr(err, "Redis Sentinel at %s:%d gave an unexpected reply to SENTINEL get-master-addr-by-name",
+					 rconn.server_host, rconn.server_port);
+	return false;
+}
+
+/*
+ * Find the master through the Sentinels of cacheaside.sentinels: ask each
+ * in turn, from the one that answered last, until one names the master.
+ * Each is given cacheaside.connect_timeout.  On success rconn names the
+ * master.
+ */
+static bool
+redis_find_master(RedisError *err)
+{
+	char	   *buf;
+	char	   *hosts[CONFIG_MAX_SENTINELS];
+	int			ports[CONFIG_MAX_SENTINELS];
+	const char *why = NULL;
+	int			n;
+	int			unknown = 0;
+	char		master_host[MASTER_HOST_MAX + 1];
+	int			master_port = 0;
+	RedisError	last;
+
+	if (cacheaside_sentinel_master[0] == '\0')
+	{
+		redis_seterr(err, "cacheaside.sentinels is set but cacheaside.sentinel_master is empty");
+		return false;
+	}
+	buf = pstrdup(cacheaside_sentinels);
+	n = config_parse_sentinels(buf, hosts, ports, CONFIG_MAX_SENTINELS, &why);
+	if (n <= 0)
+	{
+		/* not reached: the setting's check refused it */
+		redis_seterr(err, "cacheaside.sentinels is invalid: %s",
+					 why ? why : "empty");
+		pfree(buf);
+		return false;
+	}
+
+	last.msg[0] = '\0';
+	for (int k = 0; k < n; k++)
+	{
+		int			s = (rconn.sentinel_first + k) % n;
+		bool		found;
+
+		redis_set_server(hosts[s], ports[s], true);
+		if (!redis_ask_sentinel(master_host, &master_port, &found, &last))
+		{
+			/* messages of the transport say "Redis": name the Sentinel */
+			if (strstr(last.msg, "Redis Sentinel") == NULL)
+			{
+				char		msg[sizeof(last.msg)];
+
+				strlcpy(msg, last.msg, sizeof(msg));
+				redis_seterr(&last, "Redis Sentinel at %s:%d: %s",
+							 hosts[s], ports[s], msg);
+			}
+			continue;
+		}
+		if (!found)
+		{
+			unknown++;
+			continue;
+		}
+		rconn.sentinel_first = s;
+		pfree(buf);
+		redis_set_server(master_host, master_port, false);
+		return true;
+	}
+	pfree(buf);
+
+	if (unknown > 0)
+		redis_seterr(err, "no Redis Sentinel of cacheaside.sentinels knows a master named \"%s\" (%d of %d answered that they do not)",
+					 cacheaside_sentinel_master, unknown, n);
+	else if (n == 1)
+		memcpy(err, &last, sizeof(RedisError));
+	else
+		redis_seterr(err, "no Redis Sentinel of cacheaside.sentinels answered; the last: %s",
+					 last.msg);
+	err->retryable = false;
+	return false;
+}
+
+/*
+ * Open the connection: find the master through the Sentinels when they
+ * are set, then the socket and the handshake, within
+ * cacheaside.connect_timeout (each Sentinel asked has its own).  On
+ * failure nothing stays open.
  */
 static bool
 redis_connect(RedisError *err)
 {
 	TimestampTz deadline;
+
+	if (redis_use_sentinels())
+	{
+		if (!redis_find_master(err))
+			return false;
+	}
+	else
+		redis_set_server(cacheaside_host, cacheaside_port, false);
 
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 										   cacheaside_connect_timeout);
@@ -946,6 +1205,35 @@ redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
  */
 
 /*
+ * With Sentinels, does a reply say that the server is no longer the master
+ * (a failover demoted it: READONLY; or it is a replica that lost its
+ * master: MASTERDOWN)?  The commands were refused, so sending them again
+ * to the new master is safe: err is set as retryable.
+ */
+static bool
+redis_master_lost(const RedisReply *replies, int nreplies, RedisError *err)
+{
+	if (!redis_use_sentinels())
+		return false;
+	for (int i = 0; i < nreplies; i++)
+	{
+		const RedisReply *r = &replies[i];
+
+		if (r->kind == REDIS_KIND_ERROR &&
+			(strncmp(r->str, "READONLY", 8) == 0 ||
+			 strncmp(r->str, "MASTERDOWN", 10) == 0))
+		{
+			redis_seterr(err, "Redis at %s:%d is no longer the master \"%s\": %s",
+						 rconn.server_host, rconn.server_port,
+						 cacheaside_sentinel_master, r->str);
+			err->retryable = true;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
  * Send the request and return one reply per command, in a palloc'd array.
  * reply_limit bounds the bytes all replies may take together.  Returns
  * NULL, with the reason in *err and the connection dropped, when Redis
@@ -979,10 +1267,15 @@ redis_execute(RedisRequest *req, size_t reply_limit, RedisError *err)
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 										   cacheaside_command_timeout);
 	if (redis_exchange(req, replies, reply_limit, deadline,
-					   cacheaside_command_timeout, err))
+					   cacheaside_command_timeout, err) &&
+		!redis_master_lost(replies, req->ncommands, err))
 		return replies;
 
-	/* a connection that was idle may have died while idle: retry once */
+	/*
+	 * A connection that was idle may have died while idle, or the master
+	 * Sentinels named may have lost its role since: retry once (a new
+	 * connection asks the Sentinels again).
+	 */
 	if (reused && err->retryable)
 	{
 		redis_disconnect();
@@ -992,7 +1285,8 @@ redis_execute(RedisRequest *req, size_t reply_limit, RedisError *err)
 			deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 												   cacheaside_command_timeout);
 			if (redis_exchange(req, replies, reply_limit, deadline,
-							   cacheaside_command_timeout, err))
+							   cacheaside_command_timeout, err) &&
+				!redis_master_lost(replies, req->ncommands, err))
 				return replies;
 		}
 	}

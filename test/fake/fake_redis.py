@@ -20,6 +20,14 @@ that connection (several may come in one write) as the mode says:
     resp3-double a RESP3 double, never asked for (hiredis 1.x parses it,
                  0.14 does not)
     resp3-map    a RESP3 map announced with two billion pairs
+
+and, as a hostile Redis Sentinel, an answer to SENTINEL
+get-master-addr-by-name that names no usable master:
+
+    sentinel-bad-port    a port out of range
+    sentinel-long-host   a host name of 100 000 bytes
+    sentinel-nul-host    a host name with a NUL byte inside
+    sentinel-three       three elements instead of two
 """
 
 import os
@@ -38,6 +46,11 @@ REPLIES = {
     "error": b"-ERR the fake server refuses everything\r\n",
     "resp3-double": b",3.14\r\n",
     "resp3-map": b"%2000000000\r\n",
+    "sentinel-bad-port": b"*2\r\n$9\r\n127.0.0.1\r\n$5\r\n99999\r\n",
+    "sentinel-long-host": b"*2\r\n$100000\r\n" + b"h" * 100000
+    + b"\r\n$4\r\n6379\r\n",
+    "sentinel-nul-host": b"*2\r\n$5\r\nab\x00cd\r\n$4\r\n6379\r\n",
+    "sentinel-three": b"*3\r\n$9\r\n127.0.0.1\r\n$4\r\n6379\r\n$1\r\nx\r\n",
 }
 
 

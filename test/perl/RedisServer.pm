@@ -80,7 +80,10 @@ END
 
 Create a Redis server on a free port and start it.  Parameters:
 C<name> (used in file names; default: the test's name),
-C<extra_args> (array ref of further redis-server arguments).
+C<extra_args> (array ref of further redis-server arguments),
+C<config> (text of a configuration file the server is started with, which
+it may rewrite: Sentinels do),
+C<sentinel> (true: run as a Redis Sentinel, which needs C<config>).
 
 =cut
 
@@ -97,6 +100,8 @@ sub new
 		dir => PostgreSQL::Test::Utils::tempdir("redis-$name"),
 		logfile => "${PostgreSQL::Test::Utils::log_path}/redis-$name.log",
 		extra_args => $params{extra_args} // [],
+		config => $params{config},
+		sentinel => $params{sentinel} // 0,
 		pid => undef,
 		frozen => 0,
 		owner => $$,
@@ -119,8 +124,18 @@ sub start
 	my $self = shift;
 	die "redis-server already running (pid $self->{pid})" if $self->{pid};
 
+	my @conf;
+	if (defined $self->{config})
+	{
+		# written once: a Sentinel rewrites it with what it learns
+		my $file = "$self->{dir}/redis.conf";
+		PostgreSQL::Test::Utils::append_to_file($file, $self->{config})
+		  unless -e $file;
+		push @conf, $file;
+		push @conf, '--sentinel' if $self->{sentinel};
+	}
 	my @cmd = (
-		$redis_server,
+		$redis_server, @conf,
 		'--bind' => $self->{host},
 		'--port' => $self->{port},
 		'--save' => '',

@@ -119,6 +119,35 @@ cmp_ok($after - $before, '<', 256 * 1024,
 	'huge-array: the backend did not allocate for two billion elements');
 $s->quit;
 
+# the same replies from a hostile Redis Sentinel, and answers to SENTINEL
+# get-master-addr-by-name that name no usable master: each call returns
+# the rows, one WARNING, and each call asks again (the connection to a
+# Sentinel is closed once it has answered)
+my $via_sentinel = "SET cacheaside.sentinels = '127.0.0.1:$port'; "
+  . "SET cacheaside.sentinel_master = 'mymaster'; ";
+for my $mode (
+	qw(garbage truncated oversized nested wrong-type close stall huge-array error
+	resp3-double resp3-map sentinel-bad-port sentinel-long-host
+	sentinel-nul-host sentinel-three)
+  )
+{
+	set_mode($mode);
+	my $accepted = accepts();
+	my ($out, $err) = ('', '');
+	$node->psql(
+		'postgres', "$via_sentinel $call $call $call SELECT 'usable';",
+		stdout => \$out,
+		stderr => \$err);
+	is($out, "$rows\n$rows\n$rows\nusable",
+		"Sentinel $mode: the three calls return the rows, the session stays usable");
+	my @w = $err =~ /WARNING:/g;
+	is(scalar @w, 1, "Sentinel $mode: one WARNING says why, not one per call");
+	unlike($err, qr/ERROR|FATAL|server closed/, "Sentinel $mode: no error");
+	like($err, qr/DETAIL:  .*Sentinel/, "Sentinel $mode: the warning names the Sentinel")
+	  or diag($err);
+	is(accepts() - $accepted, 3, "Sentinel $mode: each call asked the Sentinel");
+}
+
 ok(!grep({ /terminated by signal|server process .* exited abnormally/ }
 		slurp_file($node->logfile)),
 	'no backend crashed');

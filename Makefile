@@ -28,6 +28,7 @@ OBJS = \
 	src/fingerprint.o \
 	src/entry.o \
 	src/query.o \
+	src/untyped.o \
 	src/privs.o \
 	src/ledger.o \
 	src/ledger_save.o \

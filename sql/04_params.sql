@@ -11,7 +11,7 @@ SELECT cache_aside_query('p:int', 'SELECT name FROM items WHERE id = $1', 60, 2)
 SELECT cache_aside_query('p:two', 'SELECT name FROM items WHERE id > $1 AND price < $2 ORDER BY id',
 						 60, 1, 3.0);
 SELECT cache_aside_query('p:text', 'SELECT id FROM items WHERE name = $1', 60, 'o''clock'::text);
--- an untyped literal is bound as text
+-- an untyped literal takes the type the SQL gives its $n (text here)
 SELECT cache_aside_query('p:unknown', 'SELECT id FROM items WHERE name = $1', 60, 'bread');
 SELECT cache_aside_query('p:array', 'SELECT id FROM items WHERE tags && $1 ORDER BY id', 60,
 						 ARRAY['red', 'bakery']);

@@ -438,7 +438,8 @@ SELECT p.proname, p.prosecdef
  ORDER BY 1, 2;
 -- nothing of the extension that reaches Redis is granted to PUBLIC;
 -- cache_stats, which reads shared memory only and hides other roles' SQL
--- text, is, as pg_stat_statements is (its view too)
+-- text, is, as pg_stat_statements is (its view too); so are the I/O
+-- functions of the type cache_untyped (text's own)
 SELECT p.proname, has_function_privilege('public', p.oid, 'EXECUTE') AS public
   FROM pg_depend d JOIN pg_proc p ON p.oid = d.objid
  WHERE d.refclassid = 'pg_extension'::regclass AND d.classid = 'pg_proc'::regclass

@@ -32,22 +32,27 @@ WHERE query = 'SELECT id FROM vt'
   AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database());
 SELECT preloaded, connection FROM cache_status();
 SELECT cache_invalidate('v*') AS removed;
+-- before 1.3, a parameter sent without a type cannot be told
+PREPARE vu AS SELECT cache_aside_query('vu', 'SELECT id FROM vt WHERE id = $1', 60, $1);
 
 ALTER EXTENSION cacheaside UPDATE TO '1.3';
 SELECT extversion FROM pg_extension WHERE extname = 'cacheaside';
 SELECT cache_aside_query('v', 'SELECT id FROM vt', 60);
 SELECT cache_aside_query('v', 'SELECT id FROM vt', 60);
+PREPARE vu AS SELECT cache_aside_query('vu', 'SELECT id FROM vt WHERE id = $1', 60, $1);
+EXECUTE vu('1');
+DEALLOCATE vu;
 
--- what 1.3 consists of (from 17 on, a view's row type and its array
--- type are members too: left out)
+-- what 1.3 consists of (from 17 on, a view's row type and the array types
+-- of the extension's types are members too: left out)
 SELECT pg_describe_object(classid, objid, 0) AS object
 FROM pg_depend
 WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'cacheaside')
   AND NOT EXISTS (SELECT FROM pg_type t
                   WHERE classid = 'pg_type'::regclass AND t.oid = objid
-                    AND (t.typrelid <> 0 OR t.typelem IN
-                         (SELECT oid FROM pg_type WHERE typrelid <> 0)))
+                    AND (t.typrelid <> 0 OR
+                         (t.typelem <> 0 AND t.typcategory = 'A')))
 ORDER BY 1;
 
 \c :regress_db

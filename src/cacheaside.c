@@ -36,6 +36,9 @@
  *	entry.c			the binary entry format (offsets in entry.h)
  *	fingerprint.c	what identifies the computation behind an entry
  *	query.c			read-only check and execution of a query into JSON
+ *	untyped.c		parameters sent without a type: typed cache_untyped
+ *					at parse analysis, their types inferred from the
+ *					cached SQL
  *	config.c		the cacheaside.* settings
  *
  * This file installs every hook and callback, in one place, and does
@@ -52,6 +55,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "optimizer/planner.h"
+#include "parser/analyze.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -66,6 +70,7 @@
 #include "ledger_save.h"
 #include "prepared.h"
 #include "stats.h"
+#include "untyped.h"
 #include "writeset.h"
 
 PG_MODULE_MAGIC;
@@ -80,6 +85,7 @@ static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 static planner_hook_type prev_planner_hook = NULL;
 static object_access_hook_type prev_object_access_hook = NULL;
+static post_parse_analyze_hook_type prev_post_parse_analyze_hook = NULL;
 
 
 /* ----------------------------------------------------------------
@@ -192,6 +198,20 @@ cacheaside_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 }
 
 
+/*
+ * Parameters a driver sent without a type, given to cache_aside_query
+ * (untyped.c): typed after the hooks before ours saw the statement.
+ */
+static void
+cacheaside_post_parse_analyze(ParseState *pstate, Query *query,
+							  JumbleState *jstate)
+{
+	if (prev_post_parse_analyze_hook)
+		prev_post_parse_analyze_hook(pstate, query, jstate);
+	untyped_post_parse_analyze(pstate, query);
+}
+
+
 /* ----------------------------------------------------------------
  * The ends of transactions
  * ----------------------------------------------------------------
@@ -273,6 +293,8 @@ _PG_init(void)
 	planner_hook = cacheaside_planner;
 	prev_object_access_hook = object_access_hook;
 	object_access_hook = cacheaside_object_access;
+	prev_post_parse_analyze_hook = post_parse_analyze_hook;
+	post_parse_analyze_hook = cacheaside_post_parse_analyze;
 	RegisterXactCallback(cacheaside_xact_callback, NULL);
 
 	if (!process_shared_preload_libraries_in_progress)

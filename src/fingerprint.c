@@ -15,7 +15,10 @@
  *	  (a primary and its physical standbys share both, and may share
  *	  entries);
  *	- the SQL text;
- *	- each parameter's type and value, in its text form;
+ *	- each parameter's type and value, in its text form; an untyped
+ *	  parameter (query.c) counts as of type unknown, whatever type the SQL
+ *	  gives it: untyped calls never share entries with typed ones, and no
+ *	  hit needs the SQL analyzed to know the types;
  *	- the schemas the search path resolves to, which includes the session's
  *	  temporary schema once it has one;
  *	- the settings that change how values are parsed or rendered.
@@ -35,6 +38,7 @@
 
 #include "access/xlog.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "common/cryptohash.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
@@ -43,6 +47,7 @@
 #include "pgtime.h"
 #include "tsearch/ts_cache.h"
 #include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/bytea.h"
 #include "utils/float.h"
 #include "utils/lsyscache.h"
@@ -180,7 +185,15 @@ fingerprint_compute(const char *sql, size_t sqllen, const QueryParams *params,
 							   sizeof(Oid));
 		appendBinaryStringInfo(&buf, (const char *) &params->nulls[i],
 							   sizeof(bool));
-		if (!params->nulls[i])
+		if (!params->nulls[i] && params->types[i] == UNKNOWNOID)
+		{
+			/* untyped: the text given */
+			char	   *value = TextDatumGetCString(params->values[i]);
+
+			append_string(&buf, value);
+			pfree(value);
+		}
+		else if (!params->nulls[i])
 		{
 			Oid			outfunc;
 			bool		isvarlena;

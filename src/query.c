@@ -41,6 +41,7 @@
 #include "utils/plancache.h"
 
 #include "query.h"
+#include "untyped.h"
 
 /* Receives the rows of the query and renders them as a JSON array */
 typedef struct JsonReceiver
@@ -61,7 +62,9 @@ typedef struct JsonReceiver
 /*
  * Collect the VARIADIC "any" arguments from argument number first on as
  * query parameters.  A call with VARIADIC ARRAY[...] binds the array's
- * elements.  Untyped literals ('abc') are bound as text.
+ * elements.  Untyped values, literals ('abc') and parameters a driver sent
+ * without a type (of type cache_untyped, untyped.c), are kept as text with
+ * the type UNKNOWNOID: query_run_json infers their types from the SQL.
  */
 void
 query_params_from_args(FunctionCallInfo fcinfo, int first,
@@ -125,11 +128,15 @@ query_params_from_args(FunctionCallInfo fcinfo, int first,
 			PG_GETARG_DATUM(first + i);
 		if (type == UNKNOWNOID)
 		{
-			/* an untyped literal arrives as a C string: bind it as text */
-			type = TEXTOID;
+			/* an untyped literal arrives as a C string */
 			if (!params->nulls[i])
 				params->values[i] =
 					CStringGetTextDatum(DatumGetCString(params->values[i]));
+		}
+		else if (untyped_is_type(type, fcinfo->flinfo->fn_oid))
+		{
+			/* a parameter sent without a type arrives as text */
+			type = UNKNOWNOID;
 		}
 		params->types[i] = type;
 	}
@@ -310,6 +317,97 @@ execute_read_only(SPIPlanPtr plan, const SPIExecuteOptions *options)
 #endif
 }
 /*
+ * Error context of a parameter's conversion: the statement it is bound to,
+ * as SPI names it for errors of the statement's execution.
+ */
+static void
+query_param_error_callback(void *arg)
+{
+	errcontext("SQL statement \"%s\"", (const char *) arg);
+}
+
+/*
+ * Prepare sql for params.  When some parameters are untyped (UNKNOWNOID,
+ * their values text), their types are inferred from the SQL as PostgreSQL
+ * infers the types of parameters sent without one (untyped.c), and their
+ * values converted with the input functions of those types; a parameter
+ * nothing gives a type stays unknown (a C string).  *types and *values are
+ * what to bind, in the current memory context.
+ */
+static SPIPlanPtr
+query_prepare(const char *sql, const QueryParams *params, int cursor_options,
+			  Oid **types, Datum **values)
+{
+	UntypedInference *inference;
+	SPIPrepareOptions options;
+	SPIPlanPtr	plan;
+	ErrorContextCallback errcallback;
+	bool		untyped = false;
+	ListCell   *lc;
+
+	for (int i = 0; i < params->nparams && !untyped; i++)
+		untyped = params->types[i] == UNKNOWNOID;
+	if (!untyped)
+	{
+		plan = SPI_prepare_cursor(sql, params->nparams, params->types,
+								  cursor_options);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s",
+				 SPI_result_code_string(SPI_result));
+		*types = params->types;
+		*values = params->values;
+		return plan;
+	}
+
+	/* the plan keeps the inference for its re-analysis, if any */
+	inference = palloc(sizeof(UntypedInference));
+	inference->ntypes = params->nparams;
+	inference->types = palloc(sizeof(Oid) * params->nparams);
+	memcpy(inference->types, params->types, sizeof(Oid) * params->nparams);
+
+	memset(&options, 0, sizeof(options));
+	options.parserSetup = untyped_parser_setup;
+	options.parserSetupArg = inference;
+	options.parseMode = RAW_PARSE_DEFAULT;
+	options.cursorOptions = cursor_options;
+	plan = SPI_prepare_extended(sql, &options);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s",
+			 SPI_result_code_string(SPI_result));
+	foreach(lc, SPI_plan_get_plan_sources(plan))
+		untyped_check_resolution(((CachedPlanSource *) lfirst(lc))->query_list,
+								 inference);
+
+	*types = inference->types;
+	*values = palloc(sizeof(Datum) * params->nparams);
+	errcallback.callback = query_param_error_callback;
+	errcallback.arg = (void *) sql;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+	for (int i = 0; i < params->nparams; i++)
+	{
+		Oid			type = inference->types[i];
+		Oid			infunc;
+		Oid			ioparam;
+		char	   *value;
+
+		(*values)[i] = params->values[i];
+		if (params->types[i] != UNKNOWNOID || params->nulls[i])
+			continue;
+		value = TextDatumGetCString(params->values[i]);
+		if (type == UNKNOWNOID)
+		{
+			(*values)[i] = CStringGetDatum(value);
+			continue;
+		}
+		getTypeInputInfo(type, &infunc, &ioparam);
+		(*values)[i] = OidInputFunctionCall(infunc, value, ioparam, -1);
+	}
+	error_context_stack = errcallback.previous;
+	return plan;
+}
+
+/*
  * Run sql with params and render its rows as a JSON array into result,
  * allocated in the current memory context.  Errors of the query (syntax,
  * missing relations, permissions) are PostgreSQL's own.  allow_parallel
@@ -326,6 +424,8 @@ query_run_json(const char *sql, const QueryParams *params,
 	SPIPlanPtr	plan;
 	CachedPlanSource *source;
 	ParamListInfo paramlist = NULL;
+	Oid		   *types;
+	Datum	   *values;
 	SPIExecuteOptions options;
 	JsonReceiver receiver;
 	StringInfo	buf;
@@ -341,11 +441,9 @@ query_run_json(const char *sql, const QueryParams *params,
 	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
 
-	plan = SPI_prepare_cursor(sql, params->nparams, params->types,
-							  allow_parallel ? CURSOR_OPT_PARALLEL_OK : 0);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s",
-			 SPI_result_code_string(SPI_result));
+	plan = query_prepare(sql, params,
+						 allow_parallel ? CURSOR_OPT_PARALLEL_OK : 0,
+						 &types, &values);
 	source = check_read_only(plan);
 
 	result->nrelations = list_length(source->relationOids);
@@ -362,10 +460,10 @@ query_run_json(const char *sql, const QueryParams *params,
 		{
 			ParamExternData *prm = &paramlist->params[i];
 
-			prm->value = params->values[i];
+			prm->value = values[i];
 			prm->isnull = params->nulls[i];
 			prm->pflags = PARAM_FLAG_CONST;
-			prm->ptype = params->types[i];
+			prm->ptype = types[i];
 		}
 	}
 

@@ -289,7 +289,10 @@ cache_admin_forget(void)
 /*
  * cache_get_ttl(key text) RETURNS integer
  *
- * Seconds the entry has left, or NULL when there is no entry.
+ * Seconds the entry has left, or NULL when there is no entry: no key, or
+ * another program's value under it.  An entry a commit made stale is still
+ * an entry (not served, but in Redis until it expires or is replaced): its
+ * TTL is reported.
  */
 Datum
 cache_get_ttl(PG_FUNCTION_ARGS)
@@ -307,7 +310,8 @@ cache_get_ttl(PG_FUNCTION_ARGS)
 /*
  * cache_set_ttl(key text, ttl integer) RETURNS boolean
  *
- * Give an existing entry a new time to live.  False when there is none.
+ * Give an existing entry a new time to live.  False when there is none,
+ * or when the key holds another program's value, which is left as it is.
  */
 Datum
 cache_set_ttl(PG_FUNCTION_ARGS)

@@ -189,6 +189,17 @@ entry_encode_header(StringInfo buf, const CacheEntry *entry)
 }
 
 /*
+ * Do the first bytes of a value, at least ENTRY_OFF_HEADER_LEN of them
+ * when there are, say it is a cacheaside entry (of any format version)?
+ */
+bool
+entry_has_magic(const char *data, size_t len)
+{
+	return len >= ENTRY_OFF_HEADER_LEN &&
+		memcmp(data + ENTRY_OFF_MAGIC, ENTRY_MAGIC, 3) == 0;
+}
+
+/*
  * Decode the entry in data[0..len).  Returns NULL on success, with entry
  * filled in (payload pointing into data), or a short reason why the bytes
  * are not a valid entry.  data must be MAXALIGNed and writable for

@@ -141,6 +141,7 @@ typedef struct CacheEntry
 extern size_t entry_header_size(int nrelations, size_t checks_len);
 extern void entry_encode_header(StringInfo buf, const CacheEntry *entry);
 extern const char *entry_decode(char *data, size_t len, CacheEntry *entry);
+extern bool entry_has_magic(const char *data, size_t len);
 extern text *entry_payload_text(CacheEntry *entry);
 extern void entry_encode_check(StringInfo buf, uint32 kind, Oid role,
 							   Oid object, uint32 privileges, uint32 version,

@@ -380,33 +380,81 @@ store_server_version(void)
 }
 
 /*
- * Seconds the entry under key has left: false when there is no entry.
+ * Add to req the command that reads the beginning of the value under key:
+ * enough to tell a cacheaside entry from another program's value.
+ */
+static void
+store_add_magic_read(RedisRequest *req, const StoreKey *key)
+{
+	redis_command(req, 4);
+	redis_arg_str(req, "GETRANGE");
+	redis_arg(req, key->name.data, key->name.len);
+	redis_arg_str(req, "0");
+	redis_arg_int(req, ENTRY_OFF_HEADER_LEN - 1);
+}
+
+/*
+ * Is the reply to store_add_magic_read the beginning of a cacheaside
+ * entry?  No key, another program's string, and a value of another type
+ * (WRONGTYPE) are not.
+ */
+static bool
+store_reply_is_entry(const RedisReply *reply)
+{
+	if (reply->kind == REDIS_KIND_ERROR &&
+		strncmp(reply->str, "WRONGTYPE", 9) == 0)
+		return false;
+	if (reply->kind != REDIS_KIND_STRING)
+		store_bad_reply("GETRANGE", reply);
+	return entry_has_magic(reply->str, reply->len);
+}
+
+/*
+ * Seconds the entry under key has left: false when there is no entry, or
+ * when the key holds another program's value.  One round trip: the
+ * beginning of the value and its TTL, read one after the other.
  */
 bool
 store_get_ttl(const StoreKey *key, int32 *ttl)
 {
 	RedisRequest req;
-	RedisReply *reply;
+	RedisReply *replies;
 
-	store_entry_command(&req, "TTL", key, 0);
-	reply = store_execute(&req, SMALL_REPLY_LIMIT, STORE_FAIL_ERROR);
-	if (reply->kind != REDIS_KIND_INTEGER)
-		store_bad_reply("TTL", reply);
-	/* -2: no such key; -1: no expiry, which cacheaside never sets */
-	if (reply->integer < 0)
+	redis_request_init(&req);
+	store_add_magic_read(&req, key);
+	redis_command(&req, 2);
+	redis_arg_str(&req, "TTL");
+	redis_arg(&req, key->name.data, key->name.len);
+	replies = store_execute(&req, SMALL_REPLY_LIMIT, STORE_FAIL_ERROR);
+	if (replies[1].kind != REDIS_KIND_INTEGER)
+		store_bad_reply("TTL", &replies[1]);
+	if (!store_reply_is_entry(&replies[0]))
 		return false;
-	*ttl = (int32) Min(reply->integer, PG_INT32_MAX);
+	/* -2: no such key (gone in between); -1: no expiry, never set by us */
+	if (replies[1].integer < 0)
+		return false;
+	*ttl = (int32) Min(replies[1].integer, PG_INT32_MAX);
 	return true;
 }
 
 /*
- * Give the entry under key a new time to live: false when there is none.
+ * Give the entry under key a new time to live: false when there is none,
+ * or when the key holds another program's value.  Two round trips: the
+ * value is looked at first, and its TTL changed only when it is an entry
+ * (a value another program writes under the key in between, inside
+ * cacheaside's namespace, gets the TTL).
  */
 bool
 store_set_ttl(const StoreKey *key, int32 ttl)
 {
 	RedisRequest req;
 	RedisReply *reply;
+
+	redis_request_init(&req);
+	store_add_magic_read(&req, key);
+	reply = store_execute(&req, SMALL_REPLY_LIMIT, STORE_FAIL_ERROR);
+	if (!store_reply_is_entry(reply))
+		return false;
 
 	store_entry_command(&req, "EXPIRE", key, 1);
 	redis_arg_int(&req, ttl);

@@ -5,9 +5,10 @@
 //     NODE_PATH=/path/to/node_modules node --test test_node_pg.js
 //
 // node-postgres binds parameters on the server (extended protocol) without
-// types, and PostgreSQL cannot infer a type for a parameter passed to a
-// VARIADIC "any" argument, so callers write $4::int and so on; that is what
-// these tests do, for several types.  Each result is compared with what
+// types.  Before 1.3 PostgreSQL could not infer a type for a parameter passed
+// to a VARIADIC "any" argument, so callers wrote $4::int and so on; that is
+// what these tests do, for several types: such casts keep working (typed
+// parameters).  test_drivers.js makes the same calls without casts.  Each result is compared with what
 // PostgreSQL computes for
 //
 //   SELECT coalesce(json_agg(q), '[]'::json) FROM (<sql>) q

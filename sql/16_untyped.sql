@@ -84,6 +84,8 @@ PREPARE not_ours AS SELECT num_nulls($1);
 -- the value of type cache_untyped is its text
 SELECT 'abc'::cache_untyped;
 SELECT cache_aside_query('u:explicit', 'SELECT id FROM ut WHERE id = $1', 60, '1'::cache_untyped);
+SELECT cache_aside_query('u:variadic', 'SELECT id FROM ut WHERE id = $1 OR uid = $2 ORDER BY id', 60,
+						 VARIADIC ARRAY['1', 'b0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12']::cache_untyped[]);
 
 -- typed and untyped calls of the same SQL and values are separate entries
 SELECT cache_aside_query('u:sep', 'SELECT $1 AS v', 60, '7'::text);

@@ -198,9 +198,16 @@ cacheaside_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 }
 
 
+/* ----------------------------------------------------------------
+ * Statements with parameters sent without a type (untyped.c)
+ * ----------------------------------------------------------------
+ */
+
 /*
- * Parameters a driver sent without a type, given to cache_aside_query
- * (untyped.c): typed after the hooks before ours saw the statement.
+ * Parameters a driver sent without a type, given to cache_aside_query:
+ * typed cache_untyped after the hooks before ours saw the statement.
+ * Installed in every backend that loads the library, preloaded or not: a
+ * session that has not loaded it yet parses without it (README).
  */
 static void
 cacheaside_post_parse_analyze(ParseState *pstate, Query *query,

@@ -105,6 +105,9 @@ query_params_from_args(FunctionCallInfo fcinfo, int first,
 						  &params->values, &params->nulls, &n);
 		params->nparams = n;
 		params->types = palloc(sizeof(Oid) * Max(n, 1));
+		/* VARIADIC $1 of cache_untyped[]: untyped values too */
+		if (untyped_is_type(elemtype, fcinfo->flinfo->fn_oid))
+			elemtype = UNKNOWNOID;
 		for (int i = 0; i < n; i++)
 			params->types[i] = elemtype;
 		return;

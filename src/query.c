@@ -319,6 +319,7 @@ execute_read_only(SPIPlanPtr plan, const SPIExecuteOptions *options)
 	return SPI_execute_plan_extended(plan, options);
 #endif
 }
+
 /*
  * Error context of a parameter's conversion: the statement it is bound to,
  * as SPI names it for errors of the statement's execution.

@@ -96,7 +96,8 @@ config_parse_sentinels(char *buf, char **hosts, int *ports, int max,
 		*colon = '\0';
 		errno = 0;
 		port = strtol(colon + 1, &end, 10);
-		if (errno != 0 || *end != '\0' || port < 1 || port > 65535)
+		if (errno != 0 || *end != '\0' || port < 1 || port > 65535 ||
+			strspn(colon + 1, "0123456789") != strlen(colon + 1))
 		{
 			*why = "a port must be a number from 1 to 65535";
 			return -1;
@@ -116,6 +117,11 @@ config_parse_sentinels(char *buf, char **hosts, int *ports, int max,
 		else if (strchr(item, ':') != NULL)
 		{
 			*why = "an IPv6 address must be written [address]:port";
+			return -1;
+		}
+		if (strlen(item) > 255)
+		{
+			*why = "a host name is longer than 255 bytes";
 			return -1;
 		}
 		if (n == max)

@@ -105,6 +105,12 @@ typedef struct RedisTarget
 	char	   *sentinel_master;	/* in TopMemoryContext */
 } RedisTarget;
 
+/*
+ * With Sentinels, how often a session asks them whether its master is
+ * still the master (ms), besides before every invalidation
+ */
+#define MASTER_CHECK_INTERVAL	1000
+
 /* Longest host name a Sentinel may give for the master */
 #define MASTER_HOST_MAX		255
 
@@ -135,6 +141,12 @@ typedef struct RedisConnection
 
 	/* The Sentinel that answered last: asked first next time */
 	int			sentinel_first;
+
+	/* When a Sentinel last named the master of the open connection */
+	TimestampTz master_confirmed;
+
+	/* A Sentinel's answer to AUTH, when it refused it */
+	char		sentinel_auth_error[128];
 	uint64		opened;			/* connections opened by this backend */
 
 	/* hiredis's reply constructors, and ours that bound arrays */
@@ -185,6 +197,7 @@ redis_request_init(RedisRequest *req)
 	initStringInfo(&req->buf);
 	req->ncommands = 0;
 	req->arg_remaining = 0;
+	req->confirm_master = false;
 }
 
 /*
@@ -281,6 +294,16 @@ redis_seterr(RedisError *err, const char *fmt,...)
 	vsnprintf(err->msg, sizeof(err->msg), fmt, args);
 	va_end(args);
 	err->retryable = false;
+
+	/*
+	 * Messages quote what servers sent (error replies, host names): keep
+	 * them printable ASCII, so that no encoding conversion of the message
+	 * can fail and turn a fail-open WARNING into an ERROR.
+	 */
+	for (char *c = err->msg; *c; c++)
+		if ((unsigned char) *c >= 0x7f ||
+			((unsigned char) *c < 0x20 && *c != '\n' && *c != '\t'))
+			*c = '?';
 }
 
 /*
@@ -326,11 +349,17 @@ redis_settings_changed(void)
 		strcmp(rconn.target.sentinel_master, cacheaside_sentinel_master) != 0;
 }
 
-/* Is the master found through Sentinels (cacheaside.sentinels is set)? */
+/*
+ * Is the master found through Sentinels?  Also when only
+ * cacheaside.sentinel_master is set: cacheaside.host is then not a
+ * fallback (a malformed list in postgresql.conf is ignored by the server).
+ */
 static bool
 redis_use_sentinels(void)
 {
-	return cacheaside_sentinels != NULL && cacheaside_sentinels[0] != '\0';
+	return (cacheaside_sentinels != NULL && cacheaside_sentinels[0] != '\0') ||
+		(cacheaside_sentinel_master != NULL &&
+		 cacheaside_sentinel_master[0] != '\0');
 }
 
 static void
@@ -690,18 +719,6 @@ redis_handshake_reply_ok(const RedisReply *reply, const char *what,
 }
 
 /*
- * Is this AUTH error a Sentinel's answer that it has no password at all?
- * Sentinels often run without one while the data nodes have one; the
- * credentials of cacheaside.password_file are then not needed there.
- */
-static bool
-redis_auth_not_needed(const RedisReply *reply)
-{
-	return reply->kind == REDIS_KIND_ERROR &&
-		strstr(reply->str, "without any password configured") != NULL;
-}
-
-/*
  * Check ROLE's reply: the server must be a master ("master" first).
  */
 static bool
@@ -714,13 +731,11 @@ redis_role_is_master(const RedisReply *reply, RedisError *err)
 		return true;
 	if (reply->kind == REDIS_KIND_ARRAY && reply->nelements >= 1 &&
 		reply->elements[0].kind == REDIS_KIND_STRING)
-		redis_seterr(err, "Redis at %s:%d, named master \"%s\" by a Sentinel, is a %s, not a master",
-					 rconn.server_host, rconn.server_port,
-					 cacheaside_sentinel_master, reply->elements[0].str);
+		redis_seterr(err, "it is a %s, not a master", reply->elements[0].str);
+	else if (reply->kind == REDIS_KIND_ERROR)
+		redis_seterr(err, "it refused ROLE: %s", reply->str);
 	else
-		redis_seterr(err, "Redis at %s:%d, named master \"%s\" by a Sentinel, gave an unexpected reply to ROLE",
-					 rconn.server_host, rconn.server_port,
-					 cacheaside_sentinel_master);
+		redis_seterr(err, "it gave an unexpected reply to ROLE");
 	return false;
 }
 
@@ -731,6 +746,12 @@ redis_role_is_master(const RedisReply *reply, RedisError *err)
  * by a Sentinel, ROLE to check that it still is the master; on a Sentinel
  * (rconn.server_is_sentinel) nothing else.  Nothing is sent when there is
  * nothing to ask.
+ *
+ * A Sentinel's refusal of AUTH is not an error here: Sentinels often run
+ * without a password (or without the data nodes' ACL user), and then
+ * answer the next command all the same.  The refusal is kept in
+ * rconn.sentinel_auth_error, for the message when the Sentinel then
+ * refuses to answer without it (NOAUTH).
  */
 static bool
 redis_handshake(TimestampTz deadline, RedisError *err)
@@ -745,6 +766,7 @@ redis_handshake(TimestampTz deadline, RedisError *err)
 	bool		select = !sentinel && cacheaside_database != 0;
 	bool		role = !sentinel && redis_use_sentinels();
 
+	rconn.sentinel_auth_error[0] = '\0';
 	if (cacheaside_password_file[0] != '\0' &&
 		!redis_read_password_file(cacheaside_password_file, &user, &password,
 								  err))
@@ -784,7 +806,10 @@ redis_handshake(TimestampTz deadline, RedisError *err)
 	ok = redis_exchange_secret(&req, replies, deadline, user, password, err);
 	if (ok && password != NULL)
 	{
-		if (!(sentinel && redis_auth_not_needed(&replies[i])))
+		if (sentinel && replies[i].kind == REDIS_KIND_ERROR)
+			strlcpy(rconn.sentinel_auth_error, replies[i].str,
+					sizeof(rconn.sentinel_auth_error));
+		else
 			ok = redis_handshake_reply_ok(&replies[i],
 										  user ? "AUTH for its user" : "AUTH",
 										  err);
@@ -798,7 +823,17 @@ redis_handshake(TimestampTz deadline, RedisError *err)
 		ok = redis_handshake_reply_ok(&replies[i++], what, err);
 	}
 	if (ok && role)
-		ok = redis_role_is_master(&replies[i++], err);
+	{
+		RedisError	why;
+
+		if (!redis_role_is_master(&replies[i++], &why))
+		{
+			redis_seterr(err, "Redis at %s:%d, named master \"%s\" by a Sentinel, is not usable: %s",
+						 rconn.server_host, rconn.server_port,
+						 cacheaside_sentinel_master, why.msg);
+			ok = false;
+		}
+	}
 	return ok;
 }
 
@@ -807,7 +842,9 @@ redis_handshake(TimestampTz deadline, RedisError *err)
  * cacheaside.sentinel_master, within cacheaside.connect_timeout.  Returns
  * true with *found set when it answered: *found is false when it knows no
  * master of that name.  The connection to the Sentinel is closed on every
- * path that returns.
+ * path that returns.  Only a host name or an address is accepted, never a
+ * Unix socket path (real Sentinels give none): a Sentinel cannot send this
+ * server's credentials to a local socket of its choosing.
  */
 static bool
 redis_ask_sentinel(char *host, int *port, bool *found, RedisError *err)
@@ -845,6 +882,7 @@ redis_ask_sentinel(char *host, int *port, bool *found, RedisError *err)
 		reply.elements[1].kind == REDIS_KIND_STRING &&
 		reply.elements[0].len > 0 &&
 		reply.elements[0].len <= MASTER_HOST_MAX &&
+		reply.elements[0].str[0] != '/' &&
 		strlen(reply.elements[0].str) == reply.elements[0].len)
 	{
 		char	   *end;
@@ -861,7 +899,13 @@ redis_ask_sentinel(char *host, int *port, bool *found, RedisError *err)
 			return true;
 		}
 	}
-	if (reply.kind == REDIS_KIND_ERROR)
+	if (reply.kind == REDIS_KIND_ERROR &&
+		strncmp(reply.str, "NOAUTH", 6) == 0 &&
+		rconn.sentinel_auth_error[0] != '\0')
+		redis_seterr(err, "Redis Sentinel at %s:%d refused AUTH: %s",
+					 rconn.server_host, rconn.server_port,
+					 rconn.sentinel_auth_error);
+	else if (reply.kind == REDIS_KIND_ERROR)
 		redis_seterr(err, "Redis Sentinel at %s:%d refused SENTINEL get-master-addr-by-name: %s",
 					 rconn.server_host, rconn.server_port, reply.str);
 	else
@@ -870,58 +914,88 @@ redis_ask_sentinel(char *host, int *port, bool *found, RedisError *err)
 	return false;
 }
 
-/*
- * Find the master through the Sentinels of cacheaside.sentinels: ask each
- * in turn, from the one that answered last, until one names the master.
- * Each is given cacheaside.connect_timeout.  On success rconn names the
- * master.
- */
-static bool
-redis_find_master(RedisError *err)
+/* Name the Sentinel in a message of the transport, which says "Redis" */
+static void
+redis_name_sentinel(RedisError *err, const char *host, int port)
 {
-	char	   *buf;
-	char	   *hosts[CONFIG_MAX_SENTINELS];
-	int			ports[CONFIG_MAX_SENTINELS];
+	char		msg[sizeof(err->msg)];
+
+	if (strstr(err->msg, "Redis Sentinel") != NULL)
+		return;
+	strlcpy(msg, err->msg, sizeof(msg));
+	redis_seterr(err, "Redis Sentinel at %s:%d: %s", host, port, msg);
+}
+
+/* The Sentinels of cacheaside.sentinels, parsed into buf */
+static int
+redis_sentinel_list(char **buf, char **hosts, int *ports, RedisError *err)
+{
 	const char *why = NULL;
 	int			n;
-	int			unknown = 0;
-	char		master_host[MASTER_HOST_MAX + 1];
-	int			master_port = 0;
-	RedisError	last;
 
+	if (cacheaside_sentinels[0] == '\0')
+	{
+		redis_seterr(err, "cacheaside.sentinel_master is set but cacheaside.sentinels is empty (a malformed value in the configuration file is ignored: see the server log)");
+		return -1;
+	}
 	if (cacheaside_sentinel_master[0] == '\0')
 	{
 		redis_seterr(err, "cacheaside.sentinels is set but cacheaside.sentinel_master is empty");
-		return false;
+		return -1;
 	}
-	buf = pstrdup(cacheaside_sentinels);
-	n = config_parse_sentinels(buf, hosts, ports, CONFIG_MAX_SENTINELS, &why);
+	*buf = pstrdup(cacheaside_sentinels);
+	n = config_parse_sentinels(*buf, hosts, ports, CONFIG_MAX_SENTINELS, &why);
 	if (n <= 0)
 	{
 		/* not reached: the setting's check refused it */
 		redis_seterr(err, "cacheaside.sentinels is invalid: %s",
 					 why ? why : "empty");
-		pfree(buf);
-		return false;
+		return -1;
 	}
+	return n;
+}
+
+/*
+ * Connect to the master through the Sentinels of cacheaside.sentinels: ask
+ * each in turn, from the one that answered last, and connect to the master
+ * it names (checking its role).  A Sentinel that does not answer, knows no
+ * such master, or names a server that cannot be used as the master (down,
+ * a replica) is passed over for the next one.  Each Sentinel asked and
+ * each master tried is given cacheaside.connect_timeout.
+ */
+static bool
+redis_connect_via_sentinels(RedisError *err)
+{
+	char	   *buf = NULL;
+	char	   *hosts[CONFIG_MAX_SENTINELS];
+	int			ports[CONFIG_MAX_SENTINELS];
+	int			n;
+	int			unknown = 0;
+	int			silent = 0;
+	bool		master_failed = false;
+	char		master_host[MASTER_HOST_MAX + 1];
+	int			master_port = 0;
+	RedisError	last;
+
+	n = redis_sentinel_list(&buf, hosts, ports, err);
+	if (n < 0)
+		return false;
 
 	last.msg[0] = '\0';
 	for (int k = 0; k < n; k++)
 	{
 		int			s = (rconn.sentinel_first + k) % n;
 		bool		found;
+		TimestampTz deadline;
 
 		redis_set_server(hosts[s], ports[s], true);
-		if (!redis_ask_sentinel(master_host, &master_port, &found, &last))
+		if (!redis_ask_sentinel(master_host, &master_port, &found,
+								master_failed ? err : &last))
 		{
-			/* messages of the transport say "Redis": name the Sentinel */
-			if (strstr(last.msg, "Redis Sentinel") == NULL)
+			if (!master_failed)
 			{
-				char		msg[sizeof(last.msg)];
-
-				strlcpy(msg, last.msg, sizeof(msg));
-				redis_seterr(&last, "Redis Sentinel at %s:%d: %s",
-							 hosts[s], ports[s], msg);
+				redis_name_sentinel(&last, hosts[s], ports[s]);
+				silent++;
 			}
 			continue;
 		}
@@ -930,16 +1004,37 @@ redis_find_master(RedisError *err)
 			unknown++;
 			continue;
 		}
-		rconn.sentinel_first = s;
-		pfree(buf);
+
 		redis_set_server(master_host, master_port, false);
-		return true;
+		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											   cacheaside_connect_timeout);
+		if (redis_open_socket(deadline, &last) &&
+			redis_handshake(deadline, &last))
+		{
+			rconn.sentinel_first = s;
+			rconn.master_confirmed = GetCurrentTimestamp();
+			pfree(buf);
+			return true;
+		}
+		redis_disconnect();
+
+		/* the most useful message: why the master named could not be used */
+		{
+			char		msg[sizeof(last.msg)];
+
+			strlcpy(msg, last.msg, sizeof(msg));
+			redis_seterr(err, "%s (named by the Redis Sentinel at %s:%d)",
+						 msg, hosts[s], ports[s]);
+		}
+		master_failed = true;
 	}
 	pfree(buf);
 
-	if (unknown > 0)
-		redis_seterr(err, "no Redis Sentinel of cacheaside.sentinels knows a master named \"%s\" (%d of %d answered that they do not)",
-					 cacheaside_sentinel_master, unknown, n);
+	if (master_failed)
+		;						/* err says why the last master failed */
+	else if (unknown > 0)
+		redis_seterr(err, "no Redis Sentinel of cacheaside.sentinels knows a master named \"%s\" (%d of %d answered that they do not, %d did not answer)",
+					 cacheaside_sentinel_master, unknown, n, silent);
 	else if (n == 1)
 		memcpy(err, &last, sizeof(RedisError));
 	else
@@ -950,35 +1045,113 @@ redis_find_master(RedisError *err)
 }
 
 /*
- * Open the connection: find the master through the Sentinels when they
- * are set, then the socket and the handshake, within
- * cacheaside.connect_timeout (each Sentinel asked has its own).  On
- * failure nothing stays open.
+ * Open the connection: through the Sentinels when they are set, else to
+ * cacheaside.host and cacheaside.port; the socket and the handshake within
+ * cacheaside.connect_timeout.  On failure nothing stays open.
  */
 static bool
 redis_connect(RedisError *err)
 {
-	TimestampTz deadline;
-
 	if (redis_use_sentinels())
 	{
-		if (!redis_find_master(err))
+		if (!redis_connect_via_sentinels(err))
 			return false;
 	}
 	else
-		redis_set_server(cacheaside_host, cacheaside_port, false);
-
-	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-										   cacheaside_connect_timeout);
-	if (!redis_open_socket(deadline, err) || !redis_handshake(deadline, err))
 	{
-		redis_disconnect();
-		return false;
+		TimestampTz deadline;
+
+		redis_set_server(cacheaside_host, cacheaside_port, false);
+		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											   cacheaside_connect_timeout);
+		if (!redis_open_socket(deadline, err) ||
+			!redis_handshake(deadline, err))
+		{
+			redis_disconnect();
+			return false;
+		}
 	}
 	redis_remember_target();
 	rconn.in_request = false;
 	rconn.opened++;
 	return true;
+}
+
+/*
+ * With Sentinels: is the master this connection goes to still the one the
+ * Sentinels name?  After a failover the old master may stay a writable
+ * master for seconds until the Sentinels reconfigure it, and what is
+ * written there is lost: invalidations must reach the new one.  Asks the
+ * Sentinels (from the one that answered last) while the master connection
+ * is set aside.  Returns false when a Sentinel names another master (the
+ * caller reconnects); true when one names this one, and also when none
+ * answers (Sentinels down do not mean the master changed).
+ */
+static bool
+redis_master_still_named(void)
+{
+	redisContext *context = rconn.context;
+	WaitEventSet *waitset = rconn.waitset;
+	int			sock_pos = rconn.sock_pos;
+	uint32		sock_events = rconn.sock_events;
+	char		host[MASTER_HOST_MAX + 1];
+	int			port = rconn.server_port;
+	char	   *buf = NULL;
+	char	   *hosts[CONFIG_MAX_SENTINELS];
+	int			ports[CONFIG_MAX_SENTINELS];
+	int			n;
+	volatile bool same = true;
+	RedisError	err;
+
+	strlcpy(host, rconn.server_host, sizeof(host));
+	n = redis_sentinel_list(&buf, hosts, ports, &err);
+	if (n < 0)
+		return false;
+
+	/* set the master's connection aside while a Sentinel is asked */
+	rconn.context = NULL;
+	rconn.waitset = NULL;
+	PG_TRY();
+	{
+		for (int k = 0; k < n; k++)
+		{
+			int			s = (rconn.sentinel_first + k) % n;
+			char		master_host[MASTER_HOST_MAX + 1];
+			int			master_port;
+			bool		found;
+
+			redis_set_server(hosts[s], ports[s], true);
+			if (!redis_ask_sentinel(master_host, &master_port, &found, &err))
+				continue;
+			/* a Sentinel that forgot the master says nothing of it */
+			if (!found)
+				continue;
+			rconn.sentinel_first = s;
+			same = (strcmp(master_host, host) == 0 && master_port == port);
+			break;
+		}
+	}
+	PG_CATCH();
+	{
+		redis_disconnect();
+		rconn.context = context;
+		rconn.waitset = waitset;
+		rconn.sock_pos = sock_pos;
+		rconn.sock_events = sock_events;
+		redis_set_server(host, port, false);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	redis_disconnect();			/* nothing is open: only for clarity */
+	rconn.context = context;
+	rconn.waitset = waitset;
+	rconn.sock_pos = sock_pos;
+	rconn.sock_events = sock_events;
+	redis_set_server(host, port, false);
+	pfree(buf);
+	if (same)
+		rconn.master_confirmed = GetCurrentTimestamp();
+	return same;
 }
 
 
@@ -1257,6 +1430,23 @@ redis_execute(RedisRequest *req, size_t reply_limit, RedisError *err)
 		redis_disconnect();
 
 	reused = (rconn.context != NULL);
+
+	/*
+	 * With Sentinels, check that the master is still the one they name
+	 * before an invalidation, and at most every MASTER_CHECK_INTERVAL
+	 * otherwise.
+	 */
+	if (reused && redis_use_sentinels() &&
+		(req->confirm_master ||
+		 TimestampDifferenceExceeds(rconn.master_confirmed,
+									GetCurrentTimestamp(),
+									MASTER_CHECK_INTERVAL)) &&
+		!redis_master_still_named())
+	{
+		redis_disconnect();
+		reused = false;
+	}
+
 	if (!reused && !redis_connect(err))
 	{
 		redis_remember_target();

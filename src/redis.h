@@ -44,12 +44,15 @@ typedef struct RedisRequest
 	StringInfoData buf;
 	int			ncommands;
 	size_t		arg_remaining;	/* bytes still owed by redis_arg_part() */
+	bool		confirm_master; /* with Sentinels: check that the master is
+								 * still the one they name before sending
+								 * (invalidations) */
 } RedisRequest;
 
 /* Why Redis could not be used */
 typedef struct RedisError
 {
-	char		msg[256];
+	char		msg[512];
 	bool		retryable;		/* failed before any reply byte arrived, and
 								 * not by timing out */
 } RedisError;

@@ -52,6 +52,9 @@
 #define SMALL_REPLY_LIMIT	4096
 
 /* Keys asked for per SCAN call */
+/* Most times one cache_invalidate scans again after a new connection */
+#define SCAN_RESTARTS_MAX	10
+
 #define SCAN_COUNT			1000
 
 /* Bound on the bytes of one SCAN (and UNLINK) round trip's replies */
@@ -458,6 +461,7 @@ store_set_ttl(const StoreKey *key, int32 ttl)
 
 	store_entry_command(&req, "EXPIRE", key, 1);
 	redis_arg_int(&req, ttl);
+	req.confirm_master = true;
 	reply = store_execute(&req, SMALL_REPLY_LIMIT, STORE_FAIL_ERROR);
 	if (reply->kind != REDIS_KIND_INTEGER)
 		store_bad_reply("EXPIRE", reply);
@@ -489,6 +493,9 @@ store_remove_matching(const char *pattern, size_t len)
 	int			npending = 0;
 	int64		removed = 0;
 	bool		done = false;
+	bool		restart = false;
+	int			restarts = 0;
+	uint64		opened;
 
 	initStringInfo(&match);
 	keyspace_entry_pattern(&match, pattern, len);
@@ -534,7 +541,27 @@ store_remove_matching(const char *pattern, size_t len)
 			redis_arg_int(&req, SCAN_COUNT);
 		}
 
+		req.confirm_master = true;
+		opened = redis_connections_opened();
 		replies = store_execute(&req, SCAN_REPLY_LIMIT, STORE_FAIL_ERROR);
+
+		/*
+		 * A SCAN cursor means something only to the server that gave it:
+		 * if this round ran on a new connection (Redis restarted, or the
+		 * Sentinels named a new master), the cursor sent may have skipped
+		 * keys there.  Scan again from the start (the keys found are
+		 * removed all the same; keys removed twice count once).
+		 */
+		if (opened != redis_connections_opened() && strcmp(cursor, "0") != 0)
+		{
+			if (++restarts > SCAN_RESTARTS_MAX)
+				ereport(ERROR,
+						(errcode(ERRCODE_CONNECTION_FAILURE),
+						 errmsg("cacheaside could not use Redis"),
+						 errdetail("The connection to Redis changed %d times during one cache_invalidate.",
+								   restarts)));
+			restart = true;
+		}
 
 		if (npending > 0)
 		{
@@ -557,8 +584,9 @@ store_remove_matching(const char *pattern, size_t len)
 				if (scan->elements[1].elements[i].kind != REDIS_KIND_STRING)
 					store_bad_reply("SCAN", scan);
 
-			cursor = scan->elements[0].str;
-			done = strcmp(cursor, "0") == 0;
+			cursor = restart ? "0" : scan->elements[0].str;
+			done = !restart && strcmp(cursor, "0") == 0;
+			restart = false;
 			pending = scan->elements[1].elements;
 			npending = scan->elements[1].nelements;
 		}
@@ -612,6 +640,7 @@ store_remove_keys(List *caller_keys)
 		if (++batch == UNLINK_BATCH)
 			batch = 0;
 	}
+	req.confirm_master = true;
 	replies = store_execute(&req, 1024 * (size_t) ncommands, STORE_FAIL_ERROR);
 	for (int i = 0; i < ncommands; i++)
 	{

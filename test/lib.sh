@@ -38,8 +38,8 @@
 #
 # Callers install the cleanup first thing:   trap ca_cleanup EXIT
 #
-# Everything started is recorded in files under one per-shell state directory
-# (/tmp/cacheaside.<pid of the sourcing shell>), so servers started from a
+# Everything started is recorded in files under one state directory made
+# when this file is sourced (/tmp/cacheaside.XXXXXXXX), so servers started from a
 # subshell or a command substitution are stopped too.  Set CA_KEEP_WORKDIR=1
 # to keep the temporary directories (logs, data) for debugging.
 
@@ -64,7 +64,11 @@ CA_PYTHON=/usr/bin/python3
 CA_SAFE_PATH="${CA_PG_BINDIR}:/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 # repository root (this file lives in <root>/test/lib.sh)
 CA_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CA_STATE_DIR="${TMPDIR:-/tmp}/cacheaside.$$"
+# a name of its own (mktemp), never one derived from the PID: processes in
+# other PID namespaces (scripts/test-versions' runs) share /tmp
+CA_STATE_DIR="$(mktemp -d "${TMPDIR:-/tmp}/cacheaside.XXXXXXXX")" ||
+	{ echo "cacheaside: error: cannot create a state directory" >&2; exit 1; }
+chmod 755 "$CA_STATE_DIR"
 
 # Debian packages every script of the project may need, for PostgreSQL
 # $CA_PG_VERSION (scripts/test-versions installs them in its roots).  The

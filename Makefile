@@ -26,6 +26,7 @@ OBJS = \
 	src/keyspace.o \
 	src/store.o \
 	src/fingerprint.o \
+	src/codec.o \
 	src/entry.o \
 	src/query.o \
 	src/untyped.o \
@@ -45,7 +46,7 @@ OBJS = \
 	src/cache_status.o
 
 DATA = cacheaside--1.0.sql cacheaside--1.0--1.1.sql cacheaside--1.1--1.2.sql cacheaside--1.2--1.3.sql
-SHLIB_LINK = -lhiredis
+SHLIB_LINK = -lhiredis -llz4 -lzstd
 PG_CPPFLAGS = -I$(srcdir)/src
 # PostgreSQL's own headers and callback signatures have unused parameters:
 # keep -Wextra useful (scripts/test builds with -Wall -Wextra -Werror).

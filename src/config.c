@@ -5,7 +5,9 @@
  *
  * Settings that decide where entries go and who can read them (the Redis
  * server, its password, the key namespace, the size bound) can only be
- * changed by superusers; the others are per-session tuning knobs.
+ * changed by superusers; the others are per-session tuning knobs.  The
+ * compression settings are superusers' too: they decide how much of the
+ * Redis server's memory entries take, as the size bound does.
  *
  *-------------------------------------------------------------------------
  */
@@ -17,6 +19,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "codec.h"
 #include "config.h"
 
 char	   *cacheaside_host = NULL;
@@ -29,6 +32,8 @@ char	   *cacheaside_sentinel_master = NULL;
 int			cacheaside_max_value_bytes = 1024 * 1024;
 int			cacheaside_retry_interval = 1000;
 int			cacheaside_stats_max = 1000;
+int			cacheaside_compression = CODEC_LZ4;
+int			cacheaside_compress_min_bytes = 2048;
 
 int			cacheaside_default_ttl = 300;
 int			cacheaside_connect_timeout = 200;
@@ -37,6 +42,14 @@ bool		cacheaside_enabled = true;
 bool		cacheaside_auto_invalidate = true;
 int			cacheaside_fill_wait = 5000;
 double		cacheaside_early_refresh = 1.0;
+
+/* Values of cacheaside.compression: the codec ids of codec.h */
+static const struct config_enum_entry compression_options[] = {
+	{"lz4", CODEC_LZ4, false},
+	{"zstd", CODEC_ZSTD, false},
+	{"off", CODEC_NONE, false},
+	{NULL, 0, false}
+};
 
 /*
  * A key prefix may contain anything Redis accepts in a key, but an empty
@@ -237,6 +250,25 @@ config_define_gucs(void)
 							NULL,
 							&cacheaside_max_value_bytes,
 							1024 * 1024, 0, 512 * 1024 * 1024,
+							PGC_SUSET,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("cacheaside.compression",
+							 gettext_noop("Codec that compresses large entries before they are stored: lz4, zstd or off."),
+							 gettext_noop("Entries are read whatever codec they were stored with."),
+							 &cacheaside_compression,
+							 CODEC_LZ4,
+							 compression_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("cacheaside.compress_min_bytes",
+							gettext_noop("Results whose JSON is shorter than this are stored uncompressed."),
+							gettext_noop("Longer ones are compressed, and kept compressed when that saves at least an eighth."),
+							&cacheaside_compress_min_bytes,
+							2048, 0, 512 * 1024 * 1024,
 							PGC_SUSET,
 							GUC_UNIT_BYTE,
 							NULL, NULL, NULL);

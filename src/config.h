@@ -19,6 +19,8 @@ extern char *cacheaside_sentinel_master;
 extern int	cacheaside_max_value_bytes;
 extern int	cacheaside_retry_interval;
 extern int	cacheaside_stats_max;
+extern int	cacheaside_compression; /* a CodecId */
+extern int	cacheaside_compress_min_bytes;
 
 /* Behaviour settings (any user) */
 extern int	cacheaside_default_ttl;

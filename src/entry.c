@@ -9,6 +9,18 @@
  * any byte string, truncated, corrupt or hostile, is either a valid entry
  * or refused with a reason; a refused entry is a cache miss.
  *
+ * Compression.  A payload of at least the caller's threshold is compressed
+ * with the caller's codec (codec.c) and kept compressed only when that
+ * saves at least an eighth of it: below that the work of decompressing on
+ * every hit buys too little memory.  The output buffer is given exactly
+ * that capacity, so an incompressible payload costs one attempt that
+ * stops as soon as it overflows, and no more memory than the payload.
+ * A compressed entry is decoded into a new buffer of the length its
+ * header declares, which must be within the caller's bound (the largest
+ * entry it would read uncompressed) before anything is allocated; the
+ * codec must produce exactly that many bytes.  Anything else is refused
+ * like a checksum failure.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -142,15 +154,56 @@ entry_check_column(const EntryCheck *check, uint32 i)
 }
 
 /*
- * Append the header of entry (whose payload is entry->payload) to buf,
- * which must be empty.  The payload itself is not copied: the value
- * stored is the header followed by the payload.
+ * Size of entry uncompressed: its header without the compression fields,
+ * and its JSON text.  cacheaside.max_value_bytes bounds this.
+ */
+size_t
+entry_raw_size(const CacheEntry *entry)
+{
+	return entry_header_size(entry->nrelations, entry->checks_len) +
+		entry->payload_len;
+}
+
+/*
+ * Decide how entry's payload is stored: compressed with codec when it is
+ * at least min_bytes long and that saves at least an eighth of it, else as
+ * it is.  A compressed form is palloc'd in the current memory context.
  */
 void
-entry_encode_header(StringInfo buf, const CacheEntry *entry)
+entry_compress(const CacheEntry *entry, CodecId codec, size_t min_bytes,
+			   EntryStored *stored)
+{
+	stored->codec = CODEC_NONE;
+	stored->data = entry->payload;
+	stored->len = entry->payload_len;
+
+	if (codec == CODEC_NONE || entry->payload_len < min_bytes ||
+		entry->payload_len > PG_UINT32_MAX)
+		return;
+	stored->data = codec_compress(codec, entry->payload, entry->payload_len,
+								  entry->payload_len - entry->payload_len / 8,
+								  &stored->len);
+	if (stored->data != NULL)
+	{
+		stored->codec = codec;
+		return;
+	}
+	stored->data = entry->payload;
+	stored->len = entry->payload_len;
+}
+
+/*
+ * Append the header of entry to buf, which must be empty, for its payload
+ * stored as *stored (entry_compress).  The payload itself is not copied:
+ * the value stored is the header followed by stored->data.
+ */
+void
+entry_encode_header(StringInfo buf, const CacheEntry *entry,
+					const EntryStored *stored)
 {
 	size_t		hlen = entry_header_size(entry->nrelations, entry->checks_len);
 	char		fixed[ENTRY_FIXED_SIZE];
+	uint32		flags = entry->flags & ~ENTRY_COMPRESSED;
 	pg_crc32c	crc;
 
 	Assert(buf->len == 0);
@@ -161,9 +214,12 @@ entry_encode_header(StringInfo buf, const CacheEntry *entry)
 
 	memcpy(fixed + ENTRY_OFF_MAGIC, ENTRY_MAGIC, 3);
 	fixed[ENTRY_OFF_VERSION] = (char) ENTRY_VERSION;
-	write_u32(fixed + ENTRY_OFF_HEADER_LEN, (uint32) hlen);
+	write_u32(fixed + ENTRY_OFF_HEADER_LEN, (uint32) hlen +
+			  (stored->codec != CODEC_NONE ? ENTRY_COMP_SIZE : 0));
 	write_u32(fixed + ENTRY_OFF_CRC, 0);	/* filled in below */
-	write_u32(fixed + ENTRY_OFF_FLAGS, entry->flags);
+	if (stored->codec != CODEC_NONE)
+		flags |= ENTRY_COMPRESSED;
+	write_u32(fixed + ENTRY_OFF_FLAGS, flags);
 	write_u64(fixed + ENTRY_OFF_CREATED, (uint64) entry->created);
 	memcpy(fixed + ENTRY_OFF_FINGERPRINT, entry->fingerprint,
 		   FINGERPRINT_LEN);
@@ -179,11 +235,20 @@ entry_encode_header(StringInfo buf, const CacheEntry *entry)
 	appendBinaryStringInfo(buf, entry->checks, entry->checks_len);
 	while ((size_t) buf->len < hlen)
 		appendStringInfoChar(buf, '\0');
+	if (stored->codec != CODEC_NONE)
+	{
+		char		comp[ENTRY_COMP_SIZE];
+
+		Assert(entry->payload_len <= PG_UINT32_MAX);
+		write_u32(comp + ENTRY_COMP_OFF_CODEC, (uint32) stored->codec);
+		write_u32(comp + ENTRY_COMP_OFF_RAW_LEN, (uint32) entry->payload_len);
+		appendBinaryStringInfo(buf, comp, sizeof(comp));
+	}
 
 	INIT_CRC32C(crc);
 	COMP_CRC32C(crc, buf->data + ENTRY_OFF_FLAGS,
 				buf->len - ENTRY_OFF_FLAGS);
-	COMP_CRC32C(crc, entry->payload, entry->payload_len);
+	COMP_CRC32C(crc, stored->data, stored->len);
 	FIN_CRC32C(crc);
 	write_u32(buf->data + ENTRY_OFF_CRC, crc);
 }
@@ -201,18 +266,28 @@ entry_has_magic(const char *data, size_t len)
 
 /*
  * Decode the entry in data[0..len).  Returns NULL on success, with entry
- * filled in (payload pointing into data), or a short reason why the bytes
- * are not a valid entry.  data must be MAXALIGNed and writable for
- * entry_payload_text to work.
+ * filled in, or a short reason why the bytes are not a valid entry.
+ * max_size bounds the size of the entry uncompressed (entry_raw_size): a
+ * larger entry is refused before anything is allocated for it.
+ *
+ * The payload of an entry stored uncompressed is left in data (data must
+ * be MAXALIGNed and writable for entry_payload_text to work); that of a
+ * compressed entry is decompressed into a buffer palloc'd in the current
+ * memory context, with room for a varlena header before it.
  */
 const char *
-entry_decode(char *data, size_t len, CacheEntry *entry)
+entry_decode(char *data, size_t len, size_t max_size, CacheEntry *entry)
 {
 	uint32		hlen;
 	uint32		nrel;
 	uint32		clen;
+	uint32		flags;
+	size_t		plen;			/* P: the header without compression fields */
 	const char *checks;
 	pg_crc32c	crc;
+	CodecId		codec = CODEC_NONE;
+	size_t		raw_len;
+	char	   *raw = NULL;
 
 	if (len < ENTRY_FIXED_SIZE)
 		return "shorter than an entry header";
@@ -224,8 +299,12 @@ entry_decode(char *data, size_t len, CacheEntry *entry)
 	hlen = read_u32(data + ENTRY_OFF_HEADER_LEN);
 	nrel = read_u32(data + ENTRY_OFF_NRELATIONS);
 	clen = read_u32(data + ENTRY_OFF_CHECKS_LEN);
-	if (nrel > ENTRY_MAX_RELATIONS || clen > ENTRY_MAX_CHECK_BYTES ||
-		hlen != entry_header_size(nrel, clen) || hlen > len)
+	flags = read_u32(data + ENTRY_OFF_FLAGS);
+	if (nrel > ENTRY_MAX_RELATIONS || clen > ENTRY_MAX_CHECK_BYTES)
+		return "truncated or malformed header";
+	plen = entry_header_size(nrel, clen);
+	if (hlen != plen + ((flags & ENTRY_COMPRESSED) ? ENTRY_COMP_SIZE : 0) ||
+		hlen > len)
 		return "truncated or malformed header";
 
 	INIT_CRC32C(crc);
@@ -234,23 +313,34 @@ entry_decode(char *data, size_t len, CacheEntry *entry)
 	if (crc != read_u32(data + ENTRY_OFF_CRC))
 		return "checksum mismatch";
 
-	entry->flags = read_u32(data + ENTRY_OFF_FLAGS);
-	if ((entry->flags & ~ENTRY_TRACKED) != 0)
+	if ((flags & ~ENTRY_KNOWN_FLAGS) != 0)
 		return "unknown entry flags";
+	entry->flags = flags;
 
 	entry->epoch = read_u64(data + ENTRY_OFF_EPOCH);
 	entry->as_of = read_u64(data + ENTRY_OFF_AS_OF);
-	if (!(entry->flags & ENTRY_TRACKED) && (entry->epoch | entry->as_of) != 0)
+	if (!(flags & ENTRY_TRACKED) && (entry->epoch | entry->as_of) != 0)
 		return "malformed header";
 	entry->compute_us = read_u32(data + ENTRY_OFF_COMPUTE_US);
 	entry->ttl = read_u32(data + ENTRY_OFF_TTL);
 	entry->created = (TimestampTz) read_u64(data + ENTRY_OFF_CREATED);
 	memcpy(entry->fingerprint, data + ENTRY_OFF_FINGERPRINT, FINGERPRINT_LEN);
-	entry->payload = data + hlen;
-	entry->payload_len = len - hlen;
-	if (entry->payload_len < 2 || entry->payload[0] != '[' ||
-		entry->payload[entry->payload_len - 1] != ']')
-		return "payload is not a JSON array";
+
+	if (flags & ENTRY_COMPRESSED)
+	{
+		uint32		c = read_u32(data + plen + ENTRY_COMP_OFF_CODEC);
+
+		if (c == CODEC_NONE || c > CODEC_MAX_ID)
+			return "unknown compression codec";
+		codec = (CodecId) c;
+		raw_len = read_u32(data + plen + ENTRY_COMP_OFF_RAW_LEN);
+		if (raw_len < 2 || len == hlen)
+			return "payload is not a JSON array";
+	}
+	else
+		raw_len = len - hlen;
+	if (raw_len > max_size || plen > max_size - raw_len)
+		return "larger than the size bound";
 
 	checks = data + ENTRY_FIXED_SIZE + 4 * (size_t) nrel;
 	for (const char *p = checks; p < checks + clen;)
@@ -261,12 +351,38 @@ entry_decode(char *data, size_t len, CacheEntry *entry)
 		if (p == NULL)
 			return "malformed privilege checks";
 	}
-	entry->checks_len = clen;
 
 	/*
-	 * Valid: only now allocate.  The checks are copied: the end of the
-	 * header is overwritten by entry_payload_text.
+	 * Valid so far: only now allocate, first for the decompressed payload,
+	 * whose length is bounded above.
 	 */
+	if (codec != CODEC_NONE)
+	{
+		raw = palloc(VARHDRSZ + raw_len);
+		if (!codec_decompress(codec, data + hlen, len - hlen,
+							  raw + VARHDRSZ, raw_len))
+		{
+			pfree(raw);
+			return "compressed payload is corrupt";
+		}
+		entry->payload = raw + VARHDRSZ;
+	}
+	else
+		entry->payload = data + hlen;
+	entry->payload_len = raw_len;
+	if (entry->payload_len < 2 || entry->payload[0] != '[' ||
+		entry->payload[entry->payload_len - 1] != ']')
+	{
+		if (raw != NULL)
+			pfree(raw);
+		return "payload is not a JSON array";
+	}
+
+	/*
+	 * The checks are copied: the end of the header is overwritten by
+	 * entry_payload_text.
+	 */
+	entry->checks_len = clen;
 	entry->checks = NULL;
 	if (clen > 0)
 	{
@@ -289,8 +405,8 @@ entry_decode(char *data, size_t len, CacheEntry *entry)
 /*
  * The payload of a decoded entry as a text datum, made in place: the
  * varlena header goes over the (already decoded) last bytes of the entry
- * header.  The entry's header fields must not be read from data after
- * this.
+ * header, or into the room left for it before a decompressed payload.
+ * The entry's header fields must not be read from data after this.
  */
 text *
 entry_payload_text(CacheEntry *entry)

@@ -17,7 +17,10 @@
  *	8		4	CRC-32C of every byte from offset 12	ENTRY_OFF_CRC
  *				to the end of the value
  *	12		4	flags: ENTRY_TRACKED = the epoch and	ENTRY_OFF_FLAGS
- *				as-of fields are meaningful
+ *				as-of fields are meaningful;
+ *				ENTRY_COMPRESSED = the payload is
+ *				compressed, the header ends with the
+ *				compression fields
  *	16		8	creation time (TimestampTz)				ENTRY_OFF_CREATED
  *	24		32	fingerprint of the computation			ENTRY_OFF_FINGERPRINT
  *				(fingerprint.c)
@@ -46,8 +49,24 @@
  *				FirstLowInvalidHeapAttributeNumber.  Function: privileges
  *				0, the xmin of its pg_proc row, K = 0.  Schema: privileges
  *				0, version 0, K = 0.
- *	...			zero padding up to H
- *	H		...	the JSON text (the rest of the value)
+ *	...			zero padding up to P, a multiple of 8
+ *	P		8	compressed entries only: the compression fields
+ *					0	4	codec (codec.h): 1 = LZ4	ENTRY_COMP_OFF_CODEC
+ *							block, 2 = one zstd frame
+ *							that declares its size
+ *					4	4	length L of the JSON text	ENTRY_COMP_OFF_RAW_LEN
+ *							once decompressed
+ *	H		...	the JSON text (the rest of the value), or in a compressed
+ *				entry the JSON text compressed with the codec, which
+ *				must decompress to exactly L bytes
+ *
+ * H is P for an entry without ENTRY_COMPRESSED, P + 8 for one with it.
+ * Entries without the flag are laid out as before compression existed.
+ * The checksum covers the compression fields and the compressed bytes;
+ * it is checked before anything is decompressed.  The size of an entry
+ * uncompressed, P + L, is bounded by the same limit as the size of an
+ * uncompressed entry (cacheaside.max_value_bytes): the decoder checks the
+ * declared L against it before allocating L bytes.
  *
  * The header length is a multiple of 8 so that, in a MAXALIGNed buffer,
  * the four bytes before the payload are aligned: once decoded, they are
@@ -62,6 +81,7 @@
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 
+#include "codec.h"
 #include "fingerprint.h"
 
 #define ENTRY_MAGIC			"CAE"
@@ -82,6 +102,11 @@
 #define ENTRY_OFF_COMPUTE_US	80
 #define ENTRY_OFF_TTL			84
 #define ENTRY_FIXED_SIZE		88	/* the relation OIDs begin here */
+
+/* Offsets of the compression fields, from P (see above) */
+#define ENTRY_COMP_OFF_CODEC	0
+#define ENTRY_COMP_OFF_RAW_LEN	4
+#define ENTRY_COMP_SIZE			8	/* the payload begins here */
 
 /* Offsets of the fields of one privilege check */
 #define ENTRY_CHECK_OFF_KIND		0
@@ -119,6 +144,8 @@ typedef struct EntryCheck
 
 /* Flags */
 #define ENTRY_TRACKED		0x0001	/* epoch and as_of are meaningful */
+#define ENTRY_COMPRESSED	0x0002	/* the payload is compressed */
+#define ENTRY_KNOWN_FLAGS	(ENTRY_TRACKED | ENTRY_COMPRESSED)
 
 /* A decoded entry, or the description of one to encode */
 typedef struct CacheEntry
@@ -138,9 +165,25 @@ typedef struct CacheEntry
 	size_t		payload_len;
 } CacheEntry;
 
+/*
+ * The payload of an entry as it is stored: the JSON text itself (codec
+ * CODEC_NONE), or its compressed form
+ */
+typedef struct EntryStored
+{
+	CodecId		codec;
+	const char *data;
+	size_t		len;
+} EntryStored;
+
 extern size_t entry_header_size(int nrelations, size_t checks_len);
-extern void entry_encode_header(StringInfo buf, const CacheEntry *entry);
-extern const char *entry_decode(char *data, size_t len, CacheEntry *entry);
+extern size_t entry_raw_size(const CacheEntry *entry);
+extern void entry_compress(const CacheEntry *entry, CodecId codec,
+						   size_t min_bytes, EntryStored *stored);
+extern void entry_encode_header(StringInfo buf, const CacheEntry *entry,
+								const EntryStored *stored);
+extern const char *entry_decode(char *data, size_t len, size_t max_size,
+								CacheEntry *entry);
 extern bool entry_has_magic(const char *data, size_t len);
 extern text *entry_payload_text(CacheEntry *entry);
 extern void entry_encode_check(StringInfo buf, uint32 kind, Oid role,

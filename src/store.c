@@ -7,9 +7,13 @@
  * file turns that into Redis commands and back:
  *
  *	read		one GETRANGE, bounded by cacheaside.max_value_bytes (one
- *				byte more tells "too large"), decoded by entry_decode
- *	write		SET ... EX ttl of the header and the payload, unless the
- *				entry would exceed cacheaside.max_value_bytes
+ *				byte more tells "too large"), decoded by entry_decode,
+ *				which bounds a compressed entry's size uncompressed by
+ *				it too
+ *	write		SET ... EX ttl of the header and the payload, compressed
+ *				as cacheaside.compression and compress_min_bytes say,
+ *				unless the entry uncompressed would exceed
+ *				cacheaside.max_value_bytes
  *	remove		SCAN ... MATCH pages, each removed with UNLINK in the round
  *				trip of the next SCAN; or UNLINK of keys named outright
  *	TTL			TTL and EXPIRE of one entry
@@ -297,7 +301,8 @@ store_read(const StoreKey *key, StoreFailMode mode, CacheEntry *entry,
 		return STORE_ABSENT;
 	}
 
-	invalid = entry_decode(reply->str, reply->len, entry);
+	invalid = entry_decode(reply->str, reply->len,
+						   (size_t) cacheaside_max_value_bytes, entry);
 	if (invalid != NULL)
 	{
 		elog(DEBUG1, "cacheaside: ignoring entry \"%s\": %s",
@@ -309,8 +314,10 @@ store_read(const StoreKey *key, StoreFailMode mode, CacheEntry *entry,
 
 /*
  * Store entry under key for ttl seconds, unless it would exceed
- * cacheaside.max_value_bytes.  Fails open.  Returns REASON_NONE when the
- * entry was stored (*bytes of it), else why not: REASON_TOO_LARGE or
+ * cacheaside.max_value_bytes uncompressed.  Its payload is compressed when
+ * cacheaside.compression and cacheaside.compress_min_bytes say so, and it
+ * pays (entry_compress).  Fails open.  Returns REASON_NONE when the entry
+ * was stored (*bytes of it, as stored), else why not: REASON_TOO_LARGE or
  * REASON_UNAVAILABLE (Redis could not be used, or refused).
  */
 CacheReason
@@ -318,13 +325,13 @@ store_write(const StoreKey *key, const CacheEntry *entry, int ttl,
 			size_t *bytes)
 {
 	StringInfoData header;
+	EntryStored stored;
 	RedisRequest req;
 	RedisReply *reply;
 	size_t		total;
 
 	*bytes = 0;
-	total = entry_header_size(entry->nrelations, entry->checks_len) +
-		entry->payload_len;
+	total = entry_raw_size(entry);
 	if (total > (size_t) cacheaside_max_value_bytes)
 	{
 		elog(DEBUG1, "cacheaside: not caching \"%s\": %zu bytes exceed cacheaside.max_value_bytes",
@@ -332,17 +339,22 @@ store_write(const StoreKey *key, const CacheEntry *entry, int ttl,
 		return REASON_TOO_LARGE;
 	}
 
+	entry_compress(entry, (CodecId) cacheaside_compression,
+				   (size_t) cacheaside_compress_min_bytes, &stored);
 	initStringInfo(&header);
-	entry_encode_header(&header, entry);
+	entry_encode_header(&header, entry, &stored);
+	total = header.len + stored.len;
 
 	store_entry_command(&req, "SET", key, 3);
-	redis_arg_begin(&req, header.len + entry->payload_len);
+	redis_arg_begin(&req, total);
 	redis_arg_part(&req, header.data, header.len);
-	redis_arg_part(&req, entry->payload, entry->payload_len);
+	redis_arg_part(&req, stored.data, stored.len);
 	redis_arg_end(&req);
 	redis_arg_str(&req, "EX");
 	redis_arg_int(&req, ttl);
 	pfree(header.data);
+	if (stored.codec != CODEC_NONE)
+		pfree((char *) stored.data);
 
 	reply = store_execute(&req, SMALL_REPLY_LIMIT, STORE_FAIL_OPEN);
 	if (reply == NULL)

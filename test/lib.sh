@@ -76,7 +76,7 @@ chmod 755 "$CA_STATE_DIR"
 # on libicu-dev.
 CA_PACKAGES=(
 	"postgresql-${CA_PG_VERSION}" "postgresql-server-dev-${CA_PG_VERSION}"
-	libhiredis-dev redis-server
+	libhiredis-dev liblz4-dev libzstd-dev redis-server
 	libipc-run-perl python3 python3-psycopg2 python3-flask
 	python3-psycopg python3-asyncpg python3-sqlalchemy python3-django
 	gcc make ca-certificates valgrind

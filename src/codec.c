@@ -8,8 +8,13 @@
  *	lz4		LZ4_compress_default into an LZ4 block, LZ4_decompress_safe out
  *			of it.  The block does not carry its decompressed length; the
  *			entry header does (entry.h).
- *	zstd	ZSTD_compress at level CODEC_ZSTD_LEVEL into a frame,
- *			ZSTD_decompress out of it.
+ *	zstd	ZSTD_compress at level CODEC_ZSTD_LEVEL into one frame, which
+ *			declares its content size; ZSTD_decompress out of it.  Input
+ *			that is anything else (a legacy format, skippable frames,
+ *			several frames, bytes after the frame, another size) is
+ *			refused before the decoder runs.
+ *
+ * Why these two, and level 1: bench/README.md, "Compression".
  *
  * Memory.  Output buffers are palloc'd in the caller's memory context, with
  * the size the caller decided before anything is allocated: compression

@@ -11,8 +11,9 @@
  *
  * Compression.  A payload of at least the caller's threshold is compressed
  * with the caller's codec (codec.c) and kept compressed only when that
- * saves at least an eighth of it: below that the work of decompressing on
- * every hit buys too little memory.  The output buffer is given exactly
+ * saves at least an eighth of it, and the 8 bytes of compression fields
+ * it adds to the header: below that the work of decompressing on every
+ * hit buys too little memory.  The output buffer is given exactly
  * that capacity, so an incompressible payload costs one attempt that
  * stops as soon as it overflows, and no more memory than the payload.
  * A compressed entry is decoded into a new buffer of the length its
@@ -166,23 +167,26 @@ entry_raw_size(const CacheEntry *entry)
 
 /*
  * Decide how entry's payload is stored: compressed with codec when it is
- * at least min_bytes long and that saves at least an eighth of it, else as
- * it is.  A compressed form is palloc'd in the current memory context.
+ * at least min_bytes long and that saves at least an eighth of it, plus
+ * the compression fields (so a compressed entry is always smaller than the
+ * same entry uncompressed), else as it is.  A compressed form is palloc'd
+ * in the current memory context.
  */
 void
 entry_compress(const CacheEntry *entry, CodecId codec, size_t min_bytes,
 			   EntryStored *stored)
 {
+	size_t		saving = entry->payload_len / 8 + ENTRY_COMP_SIZE;
+
 	stored->codec = CODEC_NONE;
 	stored->data = entry->payload;
 	stored->len = entry->payload_len;
 
 	if (codec == CODEC_NONE || entry->payload_len < min_bytes ||
-		entry->payload_len > PG_UINT32_MAX)
+		entry->payload_len <= saving || entry->payload_len > PG_UINT32_MAX)
 		return;
 	stored->data = codec_compress(codec, entry->payload, entry->payload_len,
-								  entry->payload_len - entry->payload_len / 8,
-								  &stored->len);
+								  entry->payload_len - saving, &stored->len);
 	if (stored->data != NULL)
 	{
 		stored->codec = codec;

@@ -16,9 +16,9 @@
  *				least ENTRY_FIXED_SIZE
  *	8		4	CRC-32C of every byte from offset 12	ENTRY_OFF_CRC
  *				to the end of the value
- *	12		4	flags: ENTRY_TRACKED = the epoch and	ENTRY_OFF_FLAGS
- *				as-of fields are meaningful;
- *				ENTRY_COMPRESSED = the payload is
+ *	12		4	flags: ENTRY_TRACKED (1) = the epoch	ENTRY_OFF_FLAGS
+ *				and as-of fields are meaningful;
+ *				ENTRY_COMPRESSED (2) = the payload is
  *				compressed, the header ends with the
  *				compression fields
  *	16		8	creation time (TimestampTz)				ENTRY_OFF_CREATED
@@ -71,7 +71,8 @@
  * The header length is a multiple of 8 so that, in a MAXALIGNed buffer,
  * the four bytes before the payload are aligned: once decoded, they are
  * overwritten with a varlena header and the payload is returned as a text
- * datum without being copied (entry_payload_text).
+ * datum without being copied (entry_payload_text).  A compressed payload is
+ * decompressed into a buffer that leaves room for that header.
  *
  *-------------------------------------------------------------------------
  */

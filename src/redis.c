@@ -111,12 +111,32 @@ typedef struct RedisTarget
  */
 #define MASTER_CHECK_INTERVAL	1000
 
-/* Longest host name a Sentinel may give for the master */
+/* Longest host name a Sentinel or a Redis Cluster may give for a node */
 #define MASTER_HOST_MAX		255
 
-/* The connection of this backend, and everything that outlives a request */
-typedef struct RedisConnection
+/* Hash slots of a Redis Cluster */
+#define CLUSTER_SLOTS		16384
+
+/*
+ * Nodes a backend may know of in a Redis Cluster (the seed included): a
+ * slot map that names more is refused.  Each known node costs a few
+ * hundred bytes; only those a request goes to are connected.
+ */
+#define MAX_NODES			128
+
+/* Redirections (MOVED, ASK) followed for one command before giving up */
+#define MAX_REDIRECTS		5
+
+/* Shortest time between two reloads of the slot map, in ms */
+#define SLOT_MAP_RELOAD_MS	100
+
+/* Bytes CLUSTER SLOTS may answer */
+#define SLOT_MAP_REPLY_LIMIT	(4 * 1024 * 1024)
+
+/* One server this backend talks to, and its connection */
+typedef struct RedisNode
 {
+	bool		known;			/* the entry names a node */
 	redisContext *context;		/* NULL when not connected */
 	WaitEventSet *waitset;		/* latch, postmaster death, the socket */
 	int			sock_pos;		/* the socket's position in waitset */
@@ -130,14 +150,45 @@ typedef struct RedisConnection
 	 */
 	bool		in_request;
 
+	/* The server (to be) connected to, also for messages */
+	char		host[MASTER_HOST_MAX + 1];
+	int			port;
+	bool		is_sentinel;
+
+	/* Cluster nodes only: the per-node back-off and its WARNING */
+	TimestampTz failed_at;		/* last failure, or 0 */
+	bool		warned;			/* the WARNING of this outage was given */
+} RedisNode;
+
+/* What the configured server turned out to be */
+typedef enum RedisMode
+{
+	REDIS_MODE_UNKNOWN,			/* not yet asked, not yet redirected */
+	REDIS_MODE_SINGLE,			/* one server (or the master of Sentinels) */
+	REDIS_MODE_CLUSTER			/* a node of a Redis Cluster */
+} RedisMode;
+
+/* The connections of this backend, and everything that outlives a request */
+typedef struct RedisConnection
+{
+	/*
+	 * nodes[0] is the seed: the configured server, or the master the
+	 * Sentinels named.  In a cluster the others are the masters of the
+	 * slot map (the seed too when it is one of them).
+	 */
+	RedisNode	nodes[MAX_NODES];
+
 	RedisTarget target;			/* of the open connection, or of the last
 								 * failure */
 
-	/* The server connected to (or being connected to), for messages */
-	char		server_host[MASTER_HOST_MAX + 1];
-	int			server_port;
+	RedisMode	mode;
 
-	bool		server_is_sentinel;
+	/* Cluster: the node (index into nodes) of each slot, -1 if none */
+	int16		slots[CLUSTER_SLOTS];
+	int			masters[MAX_NODES]; /* nodes owning slots, in slot order */
+	int			nmasters;
+	bool		map_stale;		/* a MOVED or a node failure since loaded */
+	TimestampTz map_loaded;
 
 	/* The Sentinel that answered last: asked first next time */
 	int			sentinel_first;
@@ -158,6 +209,9 @@ typedef struct RedisConnection
 } RedisConnection;
 
 static RedisConnection rconn;
+
+/* The node the functions below talk to */
+static RedisNode *node = &rconn.nodes[0];
 
 static void redis_seterr(RedisError *err, const char *fmt,...) pg_attribute_printf(2, 3);
 
@@ -198,17 +252,91 @@ redis_request_init(RedisRequest *req)
 	req->ncommands = 0;
 	req->arg_remaining = 0;
 	req->confirm_master = false;
+	req->cmd_start = NULL;
+	req->cmd_slot = NULL;
+	req->cmd_alloc = 0;
+	req->try_failed_nodes = false;
 }
 
 /*
- * Start a command of argc arguments (the command name counts).
+ * Start a command of argc arguments (the command name counts).  It has no
+ * key: in a Redis Cluster it goes to the node the caller names
+ * (redis_execute_master), or to the first master.
  */
 void
 redis_command(RedisRequest *req, int argc)
 {
 	Assert(req->arg_remaining == 0);
+	if (req->ncommands == req->cmd_alloc)
+	{
+		int			n = Max(8, req->cmd_alloc * 2);
+
+		if (req->cmd_start == NULL)
+		{
+			req->cmd_start = palloc(sizeof(int) * n);
+			req->cmd_slot = palloc(sizeof(int) * n);
+		}
+		else
+		{
+			req->cmd_start = repalloc(req->cmd_start, sizeof(int) * n);
+			req->cmd_slot = repalloc(req->cmd_slot, sizeof(int) * n);
+		}
+		req->cmd_alloc = n;
+	}
+	req->cmd_start[req->ncommands] = req->buf.len;
+	req->cmd_slot[req->ncommands] = -1;
 	appendStringInfo(&req->buf, "*%d\r\n", argc);
 	req->ncommands++;
+}
+
+/*
+ * Start a command on one key (given again among its arguments by the
+ * caller): in a Redis Cluster it is sent to the master of the key's slot.
+ */
+void
+redis_command_key(RedisRequest *req, int argc, const char *key, size_t len)
+{
+	redis_command(req, argc);
+	req->cmd_slot[req->ncommands - 1] = redis_key_slot(key, len);
+}
+
+/*
+ * CRC16 of Redis Cluster (XMODEM: polynomial 0x1021, initial value 0).
+ */
+static uint16
+redis_crc16(const char *buf, size_t len)
+{
+	uint16		crc = 0;
+
+	for (size_t i = 0; i < len; i++)
+	{
+		crc ^= (uint16) ((unsigned char) buf[i]) << 8;
+		for (int b = 0; b < 8; b++)
+			crc = (crc & 0x8000) ? (uint16) ((crc << 1) ^ 0x1021) :
+				(uint16) (crc << 1);
+	}
+	return crc;
+}
+
+/*
+ * The hash slot of a key, as Redis Cluster computes it: when the key holds
+ * a non-empty hash tag (the part between the first '{' and the next '}'),
+ * only the tag is hashed.
+ */
+int
+redis_key_slot(const char *key, size_t len)
+{
+	const char *open = memchr(key, '{', len);
+
+	if (open != NULL)
+	{
+		size_t		from = open - key + 1;
+		const char *close = memchr(open + 1, '}', len - from);
+
+		if (close != NULL && close > open + 1)
+			return redis_crc16(open + 1, close - open - 1) % CLUSTER_SLOTS;
+	}
+	return redis_crc16(key, len) % CLUSTER_SLOTS;
 }
 
 /*
@@ -277,6 +405,14 @@ redis_request_free(RedisRequest *req)
 		pfree(req->buf.data);
 		req->buf.data = NULL;
 	}
+	if (req->cmd_start != NULL)
+	{
+		pfree(req->cmd_start);
+		pfree(req->cmd_slot);
+		req->cmd_start = NULL;
+		req->cmd_slot = NULL;
+		req->cmd_alloc = 0;
+	}
 }
 
 
@@ -304,27 +440,39 @@ redis_seterr(RedisError *err, const char *fmt,...)
 		if ((unsigned char) *c >= 0x7f ||
 			((unsigned char) *c < 0x20 && *c != '\n' && *c != '\t'))
 			*c = '?';
+	err->node_only = false;
+	err->node_first = false;
 }
 
 /*
- * Close the connection, if any.  Safe to call at any time.
+ * Close a node's connection, if any.  Safe to call at any time.
+ */
+static void
+node_disconnect(RedisNode *n)
+{
+	if (n->waitset != NULL)
+	{
+		FreeWaitEventSet(n->waitset);
+		n->waitset = NULL;
+		n->sock_pos = -1;
+		n->sock_events = 0;
+	}
+	if (n->context != NULL)
+	{
+		redisFree(n->context);
+		n->context = NULL;
+	}
+	n->in_request = false;
+}
+
+/*
+ * Close every connection of this backend.  Safe to call at any time.
  */
 void
 redis_disconnect(void)
 {
-	if (rconn.waitset != NULL)
-	{
-		FreeWaitEventSet(rconn.waitset);
-		rconn.waitset = NULL;
-		rconn.sock_pos = -1;
-		rconn.sock_events = 0;
-	}
-	if (rconn.context != NULL)
-	{
-		redisFree(rconn.context);
-		rconn.context = NULL;
-	}
-	rconn.in_request = false;
+	for (int i = 0; i < MAX_NODES; i++)
+		node_disconnect(&rconn.nodes[i]);
 }
 
 static void
@@ -392,8 +540,17 @@ redis_remember_target(void)
 bool
 redis_ready(void)
 {
-	return rconn.context != NULL && !rconn.in_request &&
-		!redis_settings_changed();
+	if (redis_settings_changed())
+		return false;
+	if (rconn.mode == REDIS_MODE_CLUSTER)
+	{
+		/* in a cluster: some node connected */
+		for (int i = 0; i < MAX_NODES; i++)
+			if (rconn.nodes[i].context != NULL && !rconn.nodes[i].in_request)
+				return true;
+		return false;
+	}
+	return rconn.nodes[0].context != NULL && !rconn.nodes[0].in_request;
 }
 
 /*
@@ -426,13 +583,13 @@ redis_wait(uint32 event, TimestampTz deadline)
 		if (timeout <= 0)
 			return false;
 
-		if (rconn.sock_events != event)
+		if (node->sock_events != event)
 		{
-			ModifyWaitEvent(rconn.waitset, rconn.sock_pos, event, NULL);
-			rconn.sock_events = event;
+			ModifyWaitEvent(node->waitset, node->sock_pos, event, NULL);
+			node->sock_events = event;
 		}
 
-		rc = WaitEventSetWait(rconn.waitset, timeout, &occurred, 1,
+		rc = WaitEventSetWait(node->waitset, timeout, &occurred, 1,
 							  PG_WAIT_EXTENSION);
 		if (rc == 0)
 			continue;			/* timed out: the loop re-checks */
@@ -457,28 +614,28 @@ redis_wait(uint32 event, TimestampTz deadline)
 static void
 redis_seterr_connect(RedisError *err, const char *why)
 {
-	const char *what = rconn.server_is_sentinel ? "Redis Sentinel" : "Redis";
+	const char *what = node->is_sentinel ? "Redis Sentinel" : "Redis";
 
-	if (rconn.server_host[0] == '/')
+	if (node->host[0] == '/')
 		redis_seterr(err, "could not connect to %s at \"%s\": %s",
-					 what, rconn.server_host, why);
+					 what, node->host, why);
 	else
 		redis_seterr(err, "could not connect to %s at %s:%d: %s",
-					 what, rconn.server_host, rconn.server_port, why);
+					 what, node->host, node->port, why);
 }
 
 /* Name the server to connect to in rconn, for the socket and messages */
 static void
 redis_set_server(const char *host, int port, bool sentinel)
 {
-	strlcpy(rconn.server_host, host, sizeof(rconn.server_host));
-	rconn.server_port = port;
-	rconn.server_is_sentinel = sentinel;
+	strlcpy(node->host, host, sizeof(node->host));
+	node->port = port;
+	node->is_sentinel = sentinel;
 }
 
 /*
  * Open the socket with a non-blocking connect and wait until it completes
- * or the deadline passes.  On success rconn.context is set, the reader is
+ * or the deadline passes.  On success node->context is set, the reader is
  * bounded and the wait event set is made; in_request is true until the
  * handshake is done, so that an interrupt in between makes the next
  * request drop the connection.
@@ -490,12 +647,12 @@ redis_open_socket(TimestampTz deadline, RedisError *err)
 	int			sockerr = 0;
 	socklen_t	optlen = sizeof(sockerr);
 
-	Assert(rconn.context == NULL);
+	Assert(node->context == NULL);
 
-	if (rconn.server_host[0] == '/')
-		c = redisConnectUnixNonBlock(rconn.server_host);
+	if (node->host[0] == '/')
+		c = redisConnectUnixNonBlock(node->host);
 	else
-		c = redisConnectNonBlock(rconn.server_host, rconn.server_port);
+		c = redisConnectNonBlock(node->host, node->port);
 	if (c == NULL)
 	{
 		redis_seterr(err, "could not allocate a Redis connection");
@@ -507,8 +664,8 @@ redis_open_socket(TimestampTz deadline, RedisError *err)
 		redisFree(c);
 		return false;
 	}
-	rconn.context = c;
-	rconn.in_request = true;
+	node->context = c;
+	node->in_request = true;
 
 	/*
 	 * Bound what the reader allocates for arrays (MAX_ARRAY_ELEMENTS,
@@ -524,7 +681,7 @@ redis_open_socket(TimestampTz deadline, RedisError *err)
 	c->reader->fn = &rconn.bounded_functions;
 
 	/* requests are written whole; never let Nagle hold one back */
-	if (rconn.server_host[0] != '/')
+	if (node->host[0] != '/')
 	{
 		int			one = 1;
 
@@ -539,31 +696,31 @@ redis_open_socket(TimestampTz deadline, RedisError *err)
 
 	/* in TopMemoryContext; from 17 on, owned by no resource owner */
 #if PG_VERSION_NUM >= 170000
-	rconn.waitset = CreateWaitEventSet(NULL, 3);
+	node->waitset = CreateWaitEventSet(NULL, 3);
 #else
-	rconn.waitset = CreateWaitEventSet(TopMemoryContext, 3);
+	node->waitset = CreateWaitEventSet(TopMemoryContext, 3);
 #endif
-	AddWaitEventToSet(rconn.waitset, WL_LATCH_SET, PGINVALID_SOCKET,
+	AddWaitEventToSet(node->waitset, WL_LATCH_SET, PGINVALID_SOCKET,
 					  MyLatch, NULL);
-	AddWaitEventToSet(rconn.waitset, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET,
+	AddWaitEventToSet(node->waitset, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET,
 					  NULL, NULL);
-	rconn.sock_pos = AddWaitEventToSet(rconn.waitset, WL_SOCKET_WRITEABLE,
+	node->sock_pos = AddWaitEventToSet(node->waitset, WL_SOCKET_WRITEABLE,
 									   c->fd, NULL, NULL);
-	rconn.sock_events = WL_SOCKET_WRITEABLE;
+	node->sock_events = WL_SOCKET_WRITEABLE;
 
 	/* the non-blocking connect completes when the socket is writable */
 	if (!redis_wait(WL_SOCKET_WRITEABLE, deadline))
 	{
-		if (rconn.server_host[0] == '/')
+		if (node->host[0] == '/')
 			redis_seterr(err, "timed out after %d ms connecting to %s at \"%s\"",
 						 cacheaside_connect_timeout,
-						 rconn.server_is_sentinel ? "Redis Sentinel" : "Redis",
-						 rconn.server_host);
+						 node->is_sentinel ? "Redis Sentinel" : "Redis",
+						 node->host);
 		else
 			redis_seterr(err, "timed out after %d ms connecting to %s at %s:%d",
 						 cacheaside_connect_timeout,
-						 rconn.server_is_sentinel ? "Redis Sentinel" : "Redis",
-						 rconn.server_host, rconn.server_port);
+						 node->is_sentinel ? "Redis Sentinel" : "Redis",
+						 node->host, node->port);
 		return false;
 	}
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &sockerr, &optlen) != 0 ||
@@ -744,7 +901,7 @@ redis_role_is_master(const RedisReply *reply, RedisError *err)
  * deadline: AUTH with the credentials of cacheaside.password_file; on a
  * data node SELECT of cacheaside.database, and, when the master was named
  * by a Sentinel, ROLE to check that it still is the master; on a Sentinel
- * (rconn.server_is_sentinel) nothing else.  Nothing is sent when there is
+ * (node->is_sentinel) nothing else.  Nothing is sent when there is
  * nothing to ask.
  *
  * A Sentinel's refusal of AUTH is not an error here: Sentinels often run
@@ -762,7 +919,7 @@ redis_handshake(TimestampTz deadline, RedisError *err)
 	RedisReply *replies;
 	bool		ok;
 	int			i = 0;
-	bool		sentinel = rconn.server_is_sentinel;
+	bool		sentinel = node->is_sentinel;
 	bool		select = !sentinel && cacheaside_database != 0;
 	bool		role = !sentinel && redis_use_sentinels();
 
@@ -829,7 +986,7 @@ redis_handshake(TimestampTz deadline, RedisError *err)
 		if (!redis_role_is_master(&replies[i++], &why))
 		{
 			redis_seterr(err, "Redis at %s:%d, named master \"%s\" by a Sentinel, is not usable: %s",
-						 rconn.server_host, rconn.server_port,
+						 node->host, node->port,
 						 cacheaside_sentinel_master, why.msg);
 			ok = false;
 		}
@@ -859,7 +1016,7 @@ redis_ask_sentinel(char *host, int *port, bool *found, RedisError *err)
 										   cacheaside_connect_timeout);
 	if (!redis_open_socket(deadline, err) || !redis_handshake(deadline, err))
 	{
-		redis_disconnect();
+		node_disconnect(node);
 		return false;
 	}
 
@@ -871,7 +1028,7 @@ redis_ask_sentinel(char *host, int *port, bool *found, RedisError *err)
 	ok = redis_exchange(&req, &reply, HANDSHAKE_REPLY_LIMIT, deadline,
 						cacheaside_connect_timeout, err);
 	redis_request_free(&req);
-	redis_disconnect();
+	node_disconnect(node);
 	if (!ok)
 		return false;
 
@@ -903,14 +1060,14 @@ redis_ask_sentinel(char *host, int *port, bool *found, RedisError *err)
 		strncmp(reply.str, "NOAUTH", 6) == 0 &&
 		rconn.sentinel_auth_error[0] != '\0')
 		redis_seterr(err, "Redis Sentinel at %s:%d refused AUTH: %s",
-					 rconn.server_host, rconn.server_port,
+					 node->host, node->port,
 					 rconn.sentinel_auth_error);
 	else if (reply.kind == REDIS_KIND_ERROR)
 		redis_seterr(err, "Redis Sentinel at %s:%d refused SENTINEL get-master-addr-by-name: %s",
-					 rconn.server_host, rconn.server_port, reply.str);
+					 node->host, node->port, reply.str);
 	else
 		redis_seterr(err, "Redis Sentinel at %s:%d gave an unexpected reply to SENTINEL get-master-addr-by-name",
-					 rconn.server_host, rconn.server_port);
+					 node->host, node->port);
 	return false;
 }
 
@@ -981,7 +1138,7 @@ redis_connect_via_sentinels(RedisError *err)
 	if (n < 0)
 		return false;
 
-	last.msg[0] = '\0';
+	memset(&last, 0, sizeof(last));
 	for (int k = 0; k < n; k++)
 	{
 		int			s = (rconn.sentinel_first + k) % n;
@@ -1016,7 +1173,7 @@ redis_connect_via_sentinels(RedisError *err)
 			pfree(buf);
 			return true;
 		}
-		redis_disconnect();
+		node_disconnect(node);
 
 		/* the most useful message: why the master named could not be used */
 		{
@@ -1045,14 +1202,18 @@ redis_connect_via_sentinels(RedisError *err)
 }
 
 /*
- * Open the connection: through the Sentinels when they are set, else to
- * cacheaside.host and cacheaside.port; the socket and the handshake within
- * cacheaside.connect_timeout.  On failure nothing stays open.
+ * Open the connection of the current node: for the seed (nodes[0]),
+ * through the Sentinels when they are set, else to cacheaside.host and
+ * cacheaside.port; a cluster node has its address already.  The socket and
+ * the handshake within cacheaside.connect_timeout (each Sentinel asked,
+ * and each master it names, has its own).  On failure nothing stays open.
  */
 static bool
 redis_connect(RedisError *err)
 {
-	if (redis_use_sentinels())
+	if (node == &rconn.nodes[0] && rconn.mode == REDIS_MODE_SINGLE)
+		rconn.mode = REDIS_MODE_UNKNOWN;	/* ask again when needed */
+	if (node == &rconn.nodes[0] && redis_use_sentinels())
 	{
 		if (!redis_connect_via_sentinels(err))
 			return false;
@@ -1061,18 +1222,19 @@ redis_connect(RedisError *err)
 	{
 		TimestampTz deadline;
 
-		redis_set_server(cacheaside_host, cacheaside_port, false);
+		if (node == &rconn.nodes[0])
+			redis_set_server(cacheaside_host, cacheaside_port, false);
 		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 											   cacheaside_connect_timeout);
 		if (!redis_open_socket(deadline, err) ||
 			!redis_handshake(deadline, err))
 		{
-			redis_disconnect();
+			node_disconnect(node);
 			return false;
 		}
 	}
 	redis_remember_target();
-	rconn.in_request = false;
+	node->in_request = false;
 	rconn.opened++;
 	return true;
 }
@@ -1090,12 +1252,12 @@ redis_connect(RedisError *err)
 static bool
 redis_master_still_named(void)
 {
-	redisContext *context = rconn.context;
-	WaitEventSet *waitset = rconn.waitset;
-	int			sock_pos = rconn.sock_pos;
-	uint32		sock_events = rconn.sock_events;
+	redisContext *context = node->context;
+	WaitEventSet *waitset = node->waitset;
+	int			sock_pos = node->sock_pos;
+	uint32		sock_events = node->sock_events;
 	char		host[MASTER_HOST_MAX + 1];
-	int			port = rconn.server_port;
+	int			port = node->port;
 	char	   *buf = NULL;
 	char	   *hosts[CONFIG_MAX_SENTINELS];
 	int			ports[CONFIG_MAX_SENTINELS];
@@ -1103,14 +1265,14 @@ redis_master_still_named(void)
 	volatile bool same = true;
 	RedisError	err;
 
-	strlcpy(host, rconn.server_host, sizeof(host));
+	strlcpy(host, node->host, sizeof(host));
 	n = redis_sentinel_list(&buf, hosts, ports, &err);
 	if (n < 0)
 		return false;
 
 	/* set the master's connection aside while a Sentinel is asked */
-	rconn.context = NULL;
-	rconn.waitset = NULL;
+	node->context = NULL;
+	node->waitset = NULL;
 	PG_TRY();
 	{
 		for (int k = 0; k < n; k++)
@@ -1133,20 +1295,20 @@ redis_master_still_named(void)
 	}
 	PG_CATCH();
 	{
-		redis_disconnect();
-		rconn.context = context;
-		rconn.waitset = waitset;
-		rconn.sock_pos = sock_pos;
-		rconn.sock_events = sock_events;
+		node_disconnect(node);
+		node->context = context;
+		node->waitset = waitset;
+		node->sock_pos = sock_pos;
+		node->sock_events = sock_events;
 		redis_set_server(host, port, false);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	redis_disconnect();			/* nothing is open: only for clarity */
-	rconn.context = context;
-	rconn.waitset = waitset;
-	rconn.sock_pos = sock_pos;
-	rconn.sock_events = sock_events;
+	node_disconnect(node);			/* nothing is open: only for clarity */
+	node->context = context;
+	node->waitset = waitset;
+	node->sock_pos = sock_pos;
+	node->sock_events = sock_events;
 	redis_set_server(host, port, false);
 	pfree(buf);
 	if (same)
@@ -1267,17 +1429,17 @@ redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
 	int			nreplies = 0;
 	static char chunk[RECV_CHUNK];
 
-	rconn.in_request = true;
+	node->in_request = true;
 	rconn.array_elements_limit = Min(reply_limit / 4, MAX_ARRAY_ELEMENTS);
 #ifdef HIREDIS_READER_MAXELEMENTS
-	rconn.context->reader->maxelements = rconn.array_elements_limit;
+	node->context->reader->maxelements = rconn.array_elements_limit;
 #endif
 
 	while (sent < (size_t) req->buf.len)
 	{
 		ssize_t		n;
 
-		n = send(rconn.context->fd, req->buf.data + sent, req->buf.len - sent,
+		n = send(node->context->fd, req->buf.data + sent, req->buf.len - sent,
 				 MSG_NOSIGNAL);
 		if (n > 0)
 			sent += n;
@@ -1305,10 +1467,10 @@ redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
 		void	   *reply = NULL;
 		ssize_t		n;
 
-		if (redisReaderGetReply(rconn.context->reader, &reply) != REDIS_OK)
+		if (redisReaderGetReply(node->context->reader, &reply) != REDIS_OK)
 		{
 			redis_seterr(err, "invalid reply from Redis: %s",
-						 rconn.context->reader->errstr);
+						 node->context->reader->errstr);
 			return false;
 		}
 		if (reply != NULL)
@@ -1325,7 +1487,7 @@ redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
 		}
 
 		/* The reader needs more bytes */
-		n = recv(rconn.context->fd, chunk, RECV_CHUNK, 0);
+		n = recv(node->context->fd, chunk, RECV_CHUNK, 0);
 		if (n > 0)
 		{
 			received += n;
@@ -1335,10 +1497,10 @@ redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
 							 reply_limit);
 				return false;
 			}
-			if (redisReaderFeed(rconn.context->reader, chunk, n) != REDIS_OK)
+			if (redisReaderFeed(node->context->reader, chunk, n) != REDIS_OK)
 			{
 				redis_seterr(err, "could not buffer reply from Redis: %s",
-							 rconn.context->reader->errstr);
+							 node->context->reader->errstr);
 				return false;
 			}
 		}
@@ -1367,7 +1529,7 @@ redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
 			return false;
 		}
 	}
-	rconn.in_request = false;
+	node->in_request = false;
 	return true;
 }
 
@@ -1397,7 +1559,7 @@ redis_master_lost(const RedisReply *replies, int nreplies, RedisError *err)
 			 strncmp(r->str, "MASTERDOWN", 10) == 0))
 		{
 			redis_seterr(err, "Redis at %s:%d is no longer the master \"%s\": %s",
-						 rconn.server_host, rconn.server_port,
+						 node->host, node->port,
 						 cacheaside_sentinel_master, r->str);
 			err->retryable = true;
 			return true;
@@ -1407,59 +1569,50 @@ redis_master_lost(const RedisReply *replies, int nreplies, RedisError *err)
 }
 
 /*
- * Send the request and return one reply per command, in a palloc'd array.
- * reply_limit bounds the bytes all replies may take together.  Returns
- * NULL, with the reason in *err and the connection dropped, when Redis
- * could not be used.  The connection is opened first if needed, or
- * reopened when the settings changed or the last request was cut short.
- *
- * A connection that dies between two requests (Redis restarted, the client
- * killed) is reopened and the request sent again, once, before a failure
- * is returned: all cacheaside requests can be repeated safely.
+ * Send a request on the current node and read one reply per command into
+ * replies.  The connection is opened first if needed, or reopened when the
+ * last request on it was cut short.  A connection that dies between two
+ * requests (Redis restarted, the client killed) is reopened and the request
+ * sent again, once, before a failure is returned: all cacheaside requests
+ * can be repeated safely.  On failure the node's connection is closed.
  */
-RedisReply *
-redis_execute(RedisRequest *req, size_t reply_limit, RedisError *err)
+static bool
+node_execute(RedisRequest *req, RedisReply *replies, size_t reply_limit,
+			 RedisError *err)
 {
-	RedisReply *replies;
 	TimestampTz deadline;
 	bool		reused;
 
-	Assert(req->ncommands > 0);
+	if (node->context != NULL && node->in_request)
+		node_disconnect(node);
 
-	if (rconn.context != NULL && !redis_ready())
-		redis_disconnect();
-
-	reused = (rconn.context != NULL);
+	reused = (node->context != NULL);
 
 	/*
 	 * With Sentinels, check that the master is still the one they name
 	 * before an invalidation, and at most every MASTER_CHECK_INTERVAL
 	 * otherwise.
 	 */
-	if (reused && redis_use_sentinels() &&
+	if (reused && node == &rconn.nodes[0] && redis_use_sentinels() &&
 		(req->confirm_master ||
 		 TimestampDifferenceExceeds(rconn.master_confirmed,
 									GetCurrentTimestamp(),
 									MASTER_CHECK_INTERVAL)) &&
 		!redis_master_still_named())
 	{
-		redis_disconnect();
+		node_disconnect(node);
 		reused = false;
 	}
 
 	if (!reused && !redis_connect(err))
-	{
-		redis_remember_target();
-		return NULL;
-	}
+		return false;
 
-	replies = palloc0(sizeof(RedisReply) * req->ncommands);
 	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 										   cacheaside_command_timeout);
 	if (redis_exchange(req, replies, reply_limit, deadline,
 					   cacheaside_command_timeout, err) &&
 		!redis_master_lost(replies, req->ncommands, err))
-		return replies;
+		return true;
 
 	/*
 	 * A connection that was idle may have died while idle, or the master
@@ -1468,7 +1621,7 @@ redis_execute(RedisRequest *req, size_t reply_limit, RedisError *err)
 	 */
 	if (reused && err->retryable)
 	{
-		redis_disconnect();
+		node_disconnect(node);
 		if (redis_connect(err))
 		{
 			memset(replies, 0, sizeof(RedisReply) * req->ncommands);
@@ -1477,12 +1630,699 @@ redis_execute(RedisRequest *req, size_t reply_limit, RedisError *err)
 			if (redis_exchange(req, replies, reply_limit, deadline,
 							   cacheaside_command_timeout, err) &&
 				!redis_master_lost(replies, req->ncommands, err))
-				return replies;
+				return true;
 		}
 	}
 
+	node_disconnect(node);
+	return false;
+}
+
+/*
+ * When the connection settings changed, close every connection and forget
+ * what was learnt of the server: whether it is a cluster, and its nodes.
+ */
+static void
+redis_check_settings(void)
+{
+	if (!redis_settings_changed())
+		return;
 	redis_disconnect();
-	redis_remember_target();
-	pfree(replies);
-	return NULL;
+	rconn.mode = REDIS_MODE_UNKNOWN;
+	for (int i = 1; i < MAX_NODES; i++)
+		memset(&rconn.nodes[i], 0, sizeof(RedisNode));
+	rconn.nodes[0].failed_at = 0;
+	rconn.nodes[0].warned = false;
+	for (int s = 0; s < CLUSTER_SLOTS; s++)
+		rconn.slots[s] = -1;
+	rconn.nmasters = 0;
+	rconn.map_stale = false;
+}
+
+
+/* ----------------------------------------------------------------
+ * Redis Cluster
+ *
+ * The configured server is taken for a single server until it redirects a
+ * command (MOVED or ASK), or until a caller asks for the masters
+ * (redis_masters: CLUSTER SLOTS, refused by a server not in cluster
+ * mode).  From then on it is the seed of a cluster: the slot map (CLUSTER
+ * SLOTS) says which master owns each of the 16384 hash slots, and each
+ * command on a key goes to the master of the key's slot, each node having
+ * its own connection, opened when a command first goes there.  A request
+ * is split by node, each part pipelined on its node, the replies put back
+ * in the order of the commands.
+ *
+ * MOVED: the slot has a new owner; the map is patched for that slot, the
+ * command sent again there, and the whole map reloaded before the next
+ * request (at most every SLOT_MAP_RELOAD_MS).  ASK: the slot is being
+ * migrated and the key is already on the target; ASKING and the command
+ * are sent there, once, without touching the map.  A command is redirected
+ * at most MAX_REDIRECTS times: a loop ends in a failure of the request.
+ *
+ * A node that cannot be used fails the requests that need it (node_only:
+ * the caller falls back for them) and backs off for
+ * cacheaside.retry_interval, without touching the other nodes; the first
+ * failure of its outage is flagged so that the caller warns once.  Nodes
+ * the map no longer names are disconnected and forgotten when it is
+ * reloaded.
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * The index in rconn.nodes of the node at host:port, added when unknown.
+ * -1 with err set when the table is full.
+ */
+static int
+cluster_node_index(const char *host, int port, RedisError *err)
+{
+	int			free_entry = -1;
+
+	for (int i = 0; i < MAX_NODES; i++)
+	{
+		RedisNode  *n = &rconn.nodes[i];
+
+		if (i == 0 || n->known)
+		{
+			if (n->port == port && strcmp(n->host, host) == 0)
+				return i;
+		}
+		else if (free_entry < 0)
+			free_entry = i;
+	}
+	if (free_entry < 0)
+	{
+		redis_seterr(err, "the Redis Cluster names more than %d nodes",
+					 MAX_NODES - 1);
+		return -1;
+	}
+	memset(&rconn.nodes[free_entry], 0, sizeof(RedisNode));
+	rconn.nodes[free_entry].known = true;
+	strlcpy(rconn.nodes[free_entry].host, host, MASTER_HOST_MAX + 1);
+	rconn.nodes[free_entry].port = port;
+	rconn.nodes[free_entry].sock_pos = -1;
+	return free_entry;
+}
+
+/*
+ * Forget the nodes (but the seed) that own no slot, closing their
+ * connections, and list the masters in the order of their slots.
+ */
+static void
+cluster_forget_unused(void)
+{
+	bool		owns[MAX_NODES];
+
+	memset(owns, 0, sizeof(owns));
+	rconn.nmasters = 0;
+	for (int s = 0; s < CLUSTER_SLOTS; s++)
+	{
+		int			n = rconn.slots[s];
+
+		if (n >= 0 && !owns[n])
+		{
+			owns[n] = true;
+			rconn.masters[rconn.nmasters++] = n;
+		}
+	}
+	for (int i = 1; i < MAX_NODES; i++)
+		if (rconn.nodes[i].known && !owns[i])
+		{
+			node_disconnect(&rconn.nodes[i]);
+			rconn.nodes[i].known = false;
+		}
+	/* the seed keeps no connection it does not need */
+	if (!owns[0] && rconn.nmasters > 0)
+		node_disconnect(&rconn.nodes[0]);
+}
+
+/*
+ * Take the reply of node `from` to CLUSTER SLOTS as the slot map.  Each
+ * element: the first and last slot of a range, then its master (host,
+ * port, ...), then its replicas (ignored).  Anything out of shape or out of
+ * bounds refuses the whole map.
+ */
+static bool
+cluster_parse_slots(const RedisReply *reply, int from, RedisError *err)
+{
+	int16	   *map;
+	const char *why = NULL;
+
+	if (reply->kind != REDIS_KIND_ARRAY)
+	{
+		why = "not an array";
+		goto bad;
+	}
+	if (reply->nelements > CLUSTER_SLOTS)
+	{
+		why = "more ranges than slots";
+		goto bad;
+	}
+
+	map = palloc(sizeof(int16) * CLUSTER_SLOTS);
+	for (int s = 0; s < CLUSTER_SLOTS; s++)
+		map[s] = -1;
+	for (int i = 0; i < reply->nelements; i++)
+	{
+		const RedisReply *e = &reply->elements[i];
+		const RedisReply *m;
+		long long	first;
+		long long	last;
+		const char *host;
+		int			n;
+
+		if (e->kind != REDIS_KIND_ARRAY || e->nelements < 3 ||
+			e->elements[0].kind != REDIS_KIND_INTEGER ||
+			e->elements[1].kind != REDIS_KIND_INTEGER ||
+			e->elements[2].kind != REDIS_KIND_ARRAY ||
+			e->elements[2].nelements < 2 ||
+			e->elements[2].elements[0].kind != REDIS_KIND_STRING ||
+			e->elements[2].elements[1].kind != REDIS_KIND_INTEGER)
+		{
+			why = "a range of the wrong shape";
+			break;
+		}
+		first = e->elements[0].integer;
+		last = e->elements[1].integer;
+		if (first < 0 || last < first || last >= CLUSTER_SLOTS)
+		{
+			why = "a range out of the slots";
+			break;
+		}
+		m = &e->elements[2];
+		if (m->elements[0].len > MASTER_HOST_MAX ||
+			strlen(m->elements[0].str) != m->elements[0].len)
+		{
+			why = "an invalid host name";
+			break;
+		}
+		if (m->elements[1].integer < 1 || m->elements[1].integer > 65535)
+		{
+			why = "an invalid port";
+			break;
+		}
+		/* an unknown endpoint: the host of the node asked */
+		host = m->elements[0].str;
+		if (host[0] == '\0' || strcmp(host, "?") == 0)
+			host = rconn.nodes[from].host;
+		n = cluster_node_index(host, (int) m->elements[1].integer, err);
+		if (n < 0)
+		{
+			pfree(map);
+			cluster_forget_unused();
+			return false;
+		}
+		for (long long s = first; s <= last; s++)
+			map[s] = (int16) n;
+	}
+	if (why == NULL)
+		memcpy(rconn.slots, map, sizeof(int16) * CLUSTER_SLOTS);
+	pfree(map);
+	cluster_forget_unused();
+	if (why == NULL)
+	{
+		rconn.map_stale = false;
+		return true;
+	}
+
+bad:
+	redis_seterr(err, "Redis Cluster node %s:%d gave an invalid slot map: %s",
+				 rconn.nodes[from].host, rconn.nodes[from].port, why);
+	return false;
+}
+
+/*
+ * Ask node `from` for the slot map (CLUSTER SLOTS) and take it.  *refused
+ * (when not NULL) says that the node answered with an error: it is no
+ * cluster node.
+ */
+static bool
+cluster_load_slots_from(int from, bool *refused, RedisError *err)
+{
+	RedisRequest req;
+	RedisReply	reply;
+	bool		ok;
+
+	if (refused)
+		*refused = false;
+	redis_request_init(&req);
+	redis_command(&req, 2);
+	redis_arg_str(&req, "CLUSTER");
+	redis_arg_str(&req, "SLOTS");
+	memset(&reply, 0, sizeof(reply));
+	node = &rconn.nodes[from];
+	ok = node_execute(&req, &reply, SLOT_MAP_REPLY_LIMIT, err);
+	node = &rconn.nodes[0];
+	redis_request_free(&req);
+	rconn.map_loaded = GetCurrentTimestamp();
+	if (!ok)
+		return false;
+	if (reply.kind == REDIS_KIND_ERROR)
+	{
+		if (refused)
+			*refused = true;
+		redis_seterr(err, "Redis at %s:%d refused CLUSTER SLOTS: %s",
+					 rconn.nodes[from].host, rconn.nodes[from].port,
+					 reply.str);
+		return false;
+	}
+	return cluster_parse_slots(&reply, from, err);
+}
+
+/*
+ * Reload the slot map from one node: a connected master first, else the
+ * seed, else a master not connected; at most three are tried.
+ */
+static bool
+cluster_load_slots(RedisError *err)
+{
+	int			tried = 0;
+	int			candidates[MAX_NODES + 1];
+	int			ncandidates = 0;
+
+	for (int i = 0; i < rconn.nmasters; i++)
+		if (rconn.nodes[rconn.masters[i]].context != NULL &&
+			rconn.masters[i] != 0)
+			candidates[ncandidates++] = rconn.masters[i];
+	candidates[ncandidates++] = 0;
+	for (int i = 0; i < rconn.nmasters; i++)
+		if (rconn.nodes[rconn.masters[i]].context == NULL &&
+			rconn.masters[i] != 0)
+			candidates[ncandidates++] = rconn.masters[i];
+
+	for (int i = 0; i < ncandidates && tried < 3; i++)
+	{
+		int			c = candidates[i];
+
+		/* skip a node backing off, unless there is no other */
+		if (c != 0 && rconn.nodes[c].failed_at != 0 &&
+			GetCurrentTimestamp() <
+			TimestampTzPlusMilliseconds(rconn.nodes[c].failed_at,
+										cacheaside_retry_interval))
+			continue;
+		tried++;
+		if (cluster_load_slots_from(c, NULL, err))
+			return true;
+	}
+	if (tried == 0)
+		redis_seterr(err, "no node of the Redis Cluster could be asked for the slot map");
+	return false;
+}
+
+/*
+ * Execute a request on cluster node n, under its back-off.  On failure err
+ * is flagged node_only, with node_first on the first failure of an outage.
+ */
+static bool
+cluster_node_execute(int n, RedisRequest *req, RedisReply *replies,
+					 size_t reply_limit, RedisError *err)
+{
+	RedisNode  *nd = &rconn.nodes[n];
+	char		addr[MASTER_HOST_MAX + 16];
+	bool		ok;
+
+	snprintf(addr, sizeof(addr), "%s:%d", nd->host, nd->port);
+	if (nd->failed_at != 0 && !req->try_failed_nodes &&
+		GetCurrentTimestamp() <
+		TimestampTzPlusMilliseconds(nd->failed_at, cacheaside_retry_interval))
+	{
+		redis_seterr(err, "Redis Cluster node %s failed less than cacheaside.retry_interval ago",
+					 addr);
+		err->node_only = true;
+		return false;
+	}
+
+	node = nd;
+	ok = node_execute(req, replies, reply_limit, err);
+	node = &rconn.nodes[0];
+	if (ok)
+	{
+		if (nd->warned)
+			ereport(LOG,
+					(errmsg("cacheaside: Redis Cluster node %s answers again, caching resumes for its slots",
+							addr)));
+		nd->warned = false;
+		nd->failed_at = 0;
+		err->node_only = false;
+		return true;
+	}
+
+	if (strstr(err->msg, addr) == NULL)
+	{
+		char		msg[sizeof(err->msg)];
+
+		strlcpy(msg, err->msg, sizeof(msg));
+		redis_seterr(err, "Redis Cluster node %s: %s", addr, msg);
+	}
+	nd->failed_at = GetCurrentTimestamp();
+	err->node_only = true;
+	err->node_first = !nd->warned;
+	nd->warned = true;
+	rconn.map_stale = true;
+	return false;
+}
+
+/* Is a reply a redirection?  0: no; 1: MOVED; 2: ASK */
+static int
+redirect_kind(const RedisReply *r)
+{
+	if (r->kind != REDIS_KIND_ERROR)
+		return 0;
+	if (strncmp(r->str, "MOVED ", 6) == 0)
+		return 1;
+	if (strncmp(r->str, "ASK ", 4) == 0)
+		return 2;
+	return 0;
+}
+
+/*
+ * The slot and the node of a redirection, "MOVED <slot> <host>:<port>" (or
+ * ASK), from node `from`; an empty host is from's host.
+ */
+static bool
+redirect_target(const RedisReply *r, int from, int *slot, int *target,
+				RedisError *err)
+{
+	const char *p = strchr(r->str, ' ') + 1;
+	const char *colon;
+	char	   *end;
+	char		host[MASTER_HOST_MAX + 1];
+	size_t		hostlen;
+	long		sl;
+	long		port;
+
+	errno = 0;
+	sl = strtol(p, &end, 10);
+	if (errno != 0 || end == p || *end != ' ' || sl < 0 || sl >= CLUSTER_SLOTS)
+		goto bad;
+	p = end + 1;
+	colon = strrchr(p, ':');
+	if (colon == NULL || (hostlen = colon - p) > MASTER_HOST_MAX)
+		goto bad;
+	port = strtol(colon + 1, &end, 10);
+	if (errno != 0 || end == colon + 1 || *end != '\0' || port < 1 ||
+		port > 65535)
+		goto bad;
+	if (hostlen == 0)
+		strlcpy(host, rconn.nodes[from].host, sizeof(host));
+	else
+	{
+		memcpy(host, p, hostlen);
+		host[hostlen] = '\0';
+	}
+	*slot = (int) sl;
+	*target = cluster_node_index(host, (int) port, err);
+	return *target >= 0;
+
+bad:
+	redis_seterr(err, "Redis Cluster node %s:%d gave an invalid redirection: %.64s",
+				 rconn.nodes[from].host, rconn.nodes[from].port, r->str);
+	return false;
+}
+
+/* Append command i of req to another request */
+static void
+request_copy_command(RedisRequest *to, const RedisRequest *req, int i)
+{
+	int			end = (i + 1 < req->ncommands) ? req->cmd_start[i + 1] :
+		req->buf.len;
+
+	appendBinaryStringInfo(&to->buf, req->buf.data + req->cmd_start[i],
+						   end - req->cmd_start[i]);
+	to->ncommands++;
+}
+
+/*
+ * Follow the redirections among replies: send each redirected command
+ * again to the node named (after ASKING for ASK), at most MAX_REDIRECTS
+ * times.  target[i]: the node that gave reply i.
+ */
+static bool
+cluster_follow_redirects(RedisRequest *req, RedisReply *replies, int *target,
+						 size_t reply_limit, RedisError *err)
+{
+	for (int i = 0; i < req->ncommands; i++)
+	{
+		int			kind;
+		int			redirects = 0;
+
+		while ((kind = redirect_kind(&replies[i])) != 0)
+		{
+			RedisRequest one;
+			RedisReply	two[2];
+			int			slot;
+			int			t;
+			bool		ok;
+
+			if (++redirects > MAX_REDIRECTS)
+			{
+				redis_seterr(err, "Redis Cluster redirected a command %d times, the last time: %.64s",
+							 MAX_REDIRECTS, replies[i].str);
+				rconn.map_stale = true;
+				return false;
+			}
+			if (!redirect_target(&replies[i], target[i], &slot, &t, err))
+				return false;
+			if (kind == 1)
+			{
+				rconn.slots[slot] = (int16) t;
+				rconn.map_stale = true;
+			}
+
+			redis_request_init(&one);
+			one.try_failed_nodes = req->try_failed_nodes;
+			if (kind == 2)
+			{
+				redis_command(&one, 1);
+				redis_arg_str(&one, "ASKING");
+			}
+			request_copy_command(&one, req, i);
+			memset(two, 0, sizeof(two));
+			ok = cluster_node_execute(t, &one, two, reply_limit, err);
+			redis_request_free(&one);
+			if (!ok)
+				return false;
+			replies[i] = two[kind == 2 ? 1 : 0];
+			target[i] = t;
+		}
+	}
+	return true;
+}
+
+/*
+ * Execute a request on a cluster: each command on a key goes to the master
+ * of its slot, each command without one to master number `master`.
+ */
+static RedisReply *
+cluster_execute(RedisRequest *req, int master, size_t reply_limit,
+				RedisError *err)
+{
+	int			n = req->ncommands;
+	RedisReply *replies;
+	int		   *target;
+	bool	   *sent;
+	int			keyless;
+
+	if (rconn.map_stale &&
+		GetCurrentTimestamp() >=
+		TimestampTzPlusMilliseconds(rconn.map_loaded, SLOT_MAP_RELOAD_MS))
+	{
+		RedisError	ignored;
+
+		/* on failure the map as patched by MOVED replies serves on */
+		(void) cluster_load_slots(&ignored);
+	}
+
+	if (rconn.nmasters == 0)
+		keyless = 0;
+	else if (master < rconn.nmasters)
+		keyless = rconn.masters[master];
+	else
+	{
+		redis_seterr(err, "the masters of the Redis Cluster changed during the request");
+		return NULL;
+	}
+
+	replies = palloc0(sizeof(RedisReply) * n);
+	target = palloc(sizeof(int) * n);
+	sent = palloc0(sizeof(bool) * n);
+	for (int i = 0; i < n; i++)
+	{
+		int			slot = req->cmd_slot[i];
+
+		if (slot < 0)
+			target[i] = keyless;
+		else if (rconn.slots[slot] >= 0)
+			target[i] = rconn.slots[slot];
+		else					/* no owner known: any master redirects */
+			target[i] = rconn.nmasters > 0 ? rconn.masters[0] : 0;
+	}
+
+	/* one pipelined part per node, in the order of the commands */
+	for (int i = 0; i < n; i++)
+	{
+		RedisRequest part;
+		RedisReply *part_replies;
+		int		   *index;
+		int			m = 0;
+		bool		ok;
+
+		if (sent[i])
+			continue;
+		redis_request_init(&part);
+		part.try_failed_nodes = req->try_failed_nodes;
+		index = palloc(sizeof(int) * n);
+		for (int j = i; j < n; j++)
+			if (!sent[j] && target[j] == target[i])
+			{
+				request_copy_command(&part, req, j);
+				index[m++] = j;
+				sent[j] = true;
+			}
+		part_replies = palloc0(sizeof(RedisReply) * m);
+		ok = cluster_node_execute(target[i], &part, part_replies, reply_limit,
+								  err);
+		redis_request_free(&part);
+		if (!ok)
+		{
+			pfree(replies);
+			return NULL;
+		}
+		for (int k = 0; k < m; k++)
+			replies[index[k]] = part_replies[k];
+		pfree(index);
+		pfree(part_replies);
+	}
+
+	if (!cluster_follow_redirects(req, replies, target, reply_limit, err))
+	{
+		pfree(replies);
+		return NULL;
+	}
+	pfree(target);
+	pfree(sent);
+	return replies;
+}
+
+/*
+ * Is the configured server known to be a node of a Redis Cluster?
+ */
+bool
+redis_is_cluster(void)
+{
+	return rconn.mode == REDIS_MODE_CLUSTER && !redis_settings_changed();
+}
+
+/*
+ * How many masters the commands without a key must be sent to
+ * (redis_execute_master): 1 for a single server, the masters of the slot
+ * map, freshly loaded, for a cluster.  Asks the server whether it is a
+ * cluster when not known yet.  -1 with err set on failure.
+ */
+int
+redis_masters(RedisError *err)
+{
+	bool		refused;
+
+	err->msg[0] = '\0';
+	err->retryable = false;
+	err->node_only = false;
+	err->node_first = false;
+	node = &rconn.nodes[0];
+	redis_check_settings();
+	if (redis_use_sentinels() || rconn.mode == REDIS_MODE_SINGLE)
+		return 1;
+
+	if (rconn.mode != REDIS_MODE_CLUSTER)
+	{
+		if (cluster_load_slots_from(0, &refused, err))
+			rconn.mode = REDIS_MODE_CLUSTER;
+		else if (refused)
+		{
+			rconn.mode = REDIS_MODE_SINGLE;
+			return 1;
+		}
+		else
+		{
+			redis_remember_target();
+			return -1;
+		}
+	}
+	else if (!cluster_load_slots(err))
+		return -1;
+	if (rconn.nmasters == 0)
+	{
+		redis_seterr(err, "the Redis Cluster serves no slot");
+		return -1;
+	}
+	return rconn.nmasters;
+}
+
+/*
+ * Send the request and return one reply per command, in a palloc'd array.
+ * reply_limit bounds the bytes all replies (of one node) may take
+ * together.  Returns NULL, with the reason in *err, when Redis could not
+ * be used.  Connections are opened first if needed, or reopened when the
+ * settings changed or the last request was cut short.
+ */
+RedisReply *
+redis_execute(RedisRequest *req, size_t reply_limit, RedisError *err)
+{
+	return redis_execute_master(req, 0, reply_limit, err);
+}
+
+/*
+ * redis_execute, with the commands that have no key sent to master number
+ * `master` (0 to redis_masters() - 1) of a cluster.
+ */
+RedisReply *
+redis_execute_master(RedisRequest *req, int master, size_t reply_limit,
+					 RedisError *err)
+{
+	RedisReply *replies;
+
+	Assert(req->ncommands > 0);
+	err->msg[0] = '\0';
+	err->retryable = false;
+	err->node_only = false;
+	err->node_first = false;
+	node = &rconn.nodes[0];
+	redis_check_settings();
+
+	if (rconn.mode == REDIS_MODE_CLUSTER)
+		return cluster_execute(req, master, reply_limit, err);
+
+	replies = palloc0(sizeof(RedisReply) * req->ncommands);
+	if (!node_execute(req, replies, reply_limit, err))
+	{
+		redis_remember_target();
+		pfree(replies);
+		return NULL;
+	}
+
+	/* a redirected command: the server is a cluster node */
+	if (!redis_use_sentinels())
+	{
+		for (int i = 0; i < req->ncommands; i++)
+		{
+			int		   *target;
+			RedisError	ignored;
+
+			if (redirect_kind(&replies[i]) == 0)
+				continue;
+			rconn.mode = REDIS_MODE_CLUSTER;
+			/* without a map, commands go to the seed, which redirects */
+			(void) cluster_load_slots_from(0, NULL, &ignored);
+			target = palloc0(sizeof(int) * req->ncommands);
+			if (!cluster_follow_redirects(req, replies, target, reply_limit,
+										  err))
+			{
+				pfree(replies);
+				return NULL;
+			}
+			pfree(target);
+			break;
+		}
+	}
+	return replies;
 }

@@ -47,6 +47,14 @@ typedef struct RedisRequest
 	bool		confirm_master; /* with Sentinels: check that the master is
 								 * still the one they name before sending
 								 * (invalidations) */
+
+	/* Where each command starts in buf, and its key's hash slot (-1: none) */
+	int		   *cmd_start;
+	int		   *cmd_slot;
+	int			cmd_alloc;
+
+	/* Try cluster nodes even while they back off (the caller fails hard) */
+	bool		try_failed_nodes;
 } RedisRequest;
 
 /* Why Redis could not be used */
@@ -55,10 +63,17 @@ typedef struct RedisError
 	char		msg[512];
 	bool		retryable;		/* failed before any reply byte arrived, and
 								 * not by timing out */
+	bool		node_only;		/* a Redis Cluster node failed: its slots
+								 * only, no back-off of the whole store */
+	bool		node_first;		/* node_only: the first failure of this
+								 * node's outage (warn once) */
 } RedisError;
 
 extern void redis_request_init(RedisRequest *req);
 extern void redis_command(RedisRequest *req, int argc);
+extern void redis_command_key(RedisRequest *req, int argc, const char *key,
+							  size_t len);
+extern int	redis_key_slot(const char *key, size_t len);
 extern void redis_arg(RedisRequest *req, const char *data, size_t len);
 extern void redis_arg_str(RedisRequest *req, const char *s);
 extern void redis_arg_int(RedisRequest *req, long long value);
@@ -69,6 +84,10 @@ extern void redis_request_free(RedisRequest *req);
 
 extern RedisReply *redis_execute(RedisRequest *req, size_t reply_limit,
 								 RedisError *err);
+extern RedisReply *redis_execute_master(RedisRequest *req, int master,
+										size_t reply_limit, RedisError *err);
+extern int	redis_masters(RedisError *err);
+extern bool redis_is_cluster(void);
 extern bool redis_ready(void);
 extern bool redis_settings_changed(void);
 extern uint64 redis_connections_opened(void);

@@ -105,13 +105,25 @@ store_report(StoreFailMode mode, StoreTrouble trouble, const char *command,
 	switch (trouble)
 	{
 		case STORE_TROUBLE_UNAVAILABLE:
-			policy.last_failure = GetCurrentTimestamp();
+			/* a cluster node backs off alone (redis.c) */
+			if (!err->node_only)
+				policy.last_failure = GetCurrentTimestamp();
 			if (mode == STORE_FAIL_ERROR)
 				ereport(ERROR,
 						(errcode(ERRCODE_CONNECTION_FAILURE),
 						 errmsg("cacheaside could not use Redis"),
 						 errdetail("%s", err->msg)));
-			if (!policy.outage_warned)
+			if (err->node_only)
+			{
+				if (err->node_first)
+					ereport(WARNING,
+							(errcode(ERRCODE_CONNECTION_FAILURE),
+							 errmsg("cacheaside: a Redis Cluster node is unavailable, queries on its slots run without the cache"),
+							 errdetail("%s", err->msg),
+							 errhint("Caching of its slots resumes by itself once the node answers, or once its slots move to another node; it is retried every %d ms.",
+									 cacheaside_retry_interval)));
+			}
+			else if (!policy.outage_warned)
 			{
 				policy.outage_warned = true;
 				ereport(WARNING,
@@ -184,15 +196,20 @@ store_retry_at(void)
  * per command, or NULL (fail open only) when Redis cannot be used.
  */
 static RedisReply *
-store_execute(RedisRequest *req, size_t reply_limit, StoreFailMode mode)
+store_execute_master(RedisRequest *req, int master, size_t reply_limit,
+					 StoreFailMode mode)
 {
 	RedisError	err;
 	RedisReply *replies = NULL;
 
+	req->try_failed_nodes = (mode == STORE_FAIL_ERROR);
 	if (mode == STORE_FAIL_ERROR || !store_backing_off())
-		replies = redis_execute(req, reply_limit, &err);
+		replies = redis_execute_master(req, master, reply_limit, &err);
 	else
+	{
 		err.msg[0] = '\0';		/* skipped: nothing to report */
+		err.node_only = false;
+	}
 	redis_request_free(req);
 
 	if (replies != NULL)
@@ -208,6 +225,28 @@ store_execute(RedisRequest *req, size_t reply_limit, StoreFailMode mode)
 	if (err.msg[0] != '\0')
 		store_report(mode, STORE_TROUBLE_UNAVAILABLE, NULL, NULL, &err);
 	return NULL;
+}
+
+static RedisReply *
+store_execute(RedisRequest *req, size_t reply_limit, StoreFailMode mode)
+{
+	return store_execute_master(req, 0, reply_limit, mode);
+}
+
+/*
+ * How many masters commands without a key go to: 1 for a single server,
+ * the masters of a Redis Cluster.  Fails with an error.
+ */
+static int
+store_masters(void)
+{
+	RedisError	err;
+	int			n = redis_masters(&err);
+
+	if (n < 0)
+		store_report(STORE_FAIL_ERROR, STORE_TROUBLE_UNAVAILABLE, NULL, NULL,
+					 &err);
+	return n;
 }
 
 /*
@@ -245,7 +284,7 @@ store_entry_command(RedisRequest *req, const char *command,
 					const StoreKey *key, int nextra)
 {
 	redis_request_init(req);
-	redis_command(req, 2 + nextra);
+	redis_command_key(req, 2 + nextra, key->name.data, key->name.len);
 	redis_arg_str(req, command);
 	redis_arg(req, key->name.data, key->name.len);
 }
@@ -487,17 +526,39 @@ store_set_ttl(const StoreKey *key, int32 ttl)
  */
 
 /*
- * Remove the entries whose keys match the Redis glob pattern.  The pattern
- * is appended to the literal namespace of this database's entries, so it
- * can reach nothing else.  SCAN pages are removed with UNLINK; the UNLINK
- * of one page travels in the same round trip as the SCAN of the next.
- * Returns the number of entries removed (each counted once, even if SCAN
- * returns it twice).  Fails with an error.
+ * Append the removal of keys to a request: one UNLINK of them all on a
+ * single server; on a Redis Cluster one UNLINK per key, each sent to the
+ * master of its slot (a command on several keys must not cross slots).
+ * Returns the number of commands appended.
  */
-int64
-store_remove_matching(const char *pattern, size_t len)
+static int
+store_append_unlink(RedisRequest *req, const RedisReply *keys, int nkeys,
+					bool cluster)
 {
-	StringInfoData match;
+	if (!cluster)
+	{
+		redis_command(req, 1 + nkeys);
+		redis_arg_str(req, "UNLINK");
+		for (int i = 0; i < nkeys; i++)
+			redis_arg(req, keys[i].str, keys[i].len);
+		return 1;
+	}
+	for (int i = 0; i < nkeys; i++)
+	{
+		redis_command_key(req, 2, keys[i].str, keys[i].len);
+		redis_arg_str(req, "UNLINK");
+		redis_arg(req, keys[i].str, keys[i].len);
+	}
+	return nkeys;
+}
+
+/*
+ * Remove the entries of one master (number `master` of redis_masters())
+ * whose keys match: see store_remove_matching.
+ */
+static int64
+store_remove_matching_on(int master, const StringInfo match, bool cluster)
+{
 	MemoryContext pagecxt[2];
 	MemoryContext oldcxt;
 	const char *cursor = "0";
@@ -508,9 +569,6 @@ store_remove_matching(const char *pattern, size_t len)
 	bool		restart = false;
 	int			restarts = 0;
 	uint64		opened;
-
-	initStringInfo(&match);
-	keyspace_entry_pattern(&match, pattern, len);
 
 	/*
 	 * Each round's replies live in one of two contexts, used in turn: the
@@ -529,6 +587,7 @@ store_remove_matching(const char *pattern, size_t len)
 		RedisRequest req;
 		RedisReply *replies;
 		int			r = 0;
+		int			nunlink = 0;
 
 		CHECK_FOR_INTERRUPTS();
 		MemoryContextReset(pagecxt[round % 2]);
@@ -536,26 +595,22 @@ store_remove_matching(const char *pattern, size_t len)
 
 		redis_request_init(&req);
 		if (npending > 0)
-		{
-			redis_command(&req, 1 + npending);
-			redis_arg_str(&req, "UNLINK");
-			for (int i = 0; i < npending; i++)
-				redis_arg(&req, pending[i].str, pending[i].len);
-		}
+			nunlink = store_append_unlink(&req, pending, npending, cluster);
 		if (!done)
 		{
 			redis_command(&req, 6);
 			redis_arg_str(&req, "SCAN");
 			redis_arg_str(&req, cursor);
 			redis_arg_str(&req, "MATCH");
-			redis_arg(&req, match.data, match.len);
+			redis_arg(&req, match->data, match->len);
 			redis_arg_str(&req, "COUNT");
 			redis_arg_int(&req, SCAN_COUNT);
 		}
 
 		req.confirm_master = true;
 		opened = redis_connections_opened();
-		replies = store_execute(&req, SCAN_REPLY_LIMIT, STORE_FAIL_ERROR);
+		replies = store_execute_master(&req, master, SCAN_REPLY_LIMIT,
+									   STORE_FAIL_ERROR);
 
 		/*
 		 * A SCAN cursor means something only to the server that gave it:
@@ -575,14 +630,13 @@ store_remove_matching(const char *pattern, size_t len)
 			restart = true;
 		}
 
-		if (npending > 0)
+		for (; r < nunlink; r++)
 		{
 			if (replies[r].kind != REDIS_KIND_INTEGER)
 				store_bad_reply("UNLINK", &replies[r]);
 			removed += replies[r].integer;
-			r++;
-			npending = 0;
 		}
+		npending = 0;
 
 		if (!done)
 		{
@@ -608,6 +662,34 @@ store_remove_matching(const char *pattern, size_t len)
 
 	MemoryContextDelete(pagecxt[0]);
 	MemoryContextDelete(pagecxt[1]);
+	return removed;
+}
+
+/*
+ * Remove the entries whose keys match the Redis glob pattern.  The pattern
+ * is appended to the literal namespace of this database's entries, so it
+ * can reach nothing else.  SCAN pages are removed with UNLINK; the UNLINK
+ * of one page travels in the same round trip as the SCAN of the next.  On
+ * a Redis Cluster every master is scanned in turn.  Returns the number of
+ * entries removed (each counted once, even if SCAN returns it twice).
+ * Fails with an error.
+ */
+int64
+store_remove_matching(const char *pattern, size_t len)
+{
+	StringInfoData match;
+	int			nmasters;
+	bool		cluster;
+	int64		removed = 0;
+
+	initStringInfo(&match);
+	keyspace_entry_pattern(&match, pattern, len);
+
+	nmasters = store_masters();
+	cluster = redis_is_cluster();
+	for (int m = 0; m < nmasters; m++)
+		removed += store_remove_matching_on(m, &match, cluster);
+
 	pfree(match.data);
 	return removed;
 }
@@ -627,9 +709,14 @@ store_remove_keys(List *caller_keys)
 	int			ncommands = 0;
 	int			batch = 0;
 	int64		removed = 0;
+	bool		cluster;
 
 	if (nkeys == 0)
 		return 0;
+
+	/* a Redis Cluster: one UNLINK per key, each routed by its slot */
+	(void) store_masters();
+	cluster = redis_is_cluster();
 
 	redis_request_init(&req);
 	foreach(lc, caller_keys)
@@ -637,15 +724,21 @@ store_remove_keys(List *caller_keys)
 		text	   *caller_key = lfirst(lc);
 		StringInfoData rkey;
 
-		if (batch == 0)
+		initStringInfo(&rkey);
+		keyspace_entry_key(&rkey, VARDATA_ANY(caller_key),
+						   VARSIZE_ANY_EXHDR(caller_key));
+		if (cluster)
+		{
+			redis_command_key(&req, 2, rkey.data, rkey.len);
+			redis_arg_str(&req, "UNLINK");
+			ncommands++;
+		}
+		else if (batch == 0)
 		{
 			redis_command(&req, 1 + Min(nkeys, UNLINK_BATCH));
 			redis_arg_str(&req, "UNLINK");
 			ncommands++;
 		}
-		initStringInfo(&rkey);
-		keyspace_entry_key(&rkey, VARDATA_ANY(caller_key),
-						   VARSIZE_ANY_EXHDR(caller_key));
 		redis_arg(&req, rkey.data, rkey.len);
 		pfree(rkey.data);
 		nkeys--;

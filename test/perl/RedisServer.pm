@@ -83,7 +83,10 @@ C<name> (used in file names; default: the test's name),
 C<extra_args> (array ref of further redis-server arguments),
 C<config> (text of a configuration file the server is started with, which
 it may rewrite: Sentinels do),
-C<sentinel> (true: run as a Redis Sentinel, which needs C<config>).
+C<sentinel> (true: run as a Redis Sentinel, which needs C<config>),
+C<cluster> (true: run with cluster mode enabled, its nodes file in its
+directory, a node timeout of 2 s and cluster-require-full-coverage off;
+see C<create_cluster>).
 
 =cut
 
@@ -102,6 +105,7 @@ sub new
 		extra_args => $params{extra_args} // [],
 		config => $params{config},
 		sentinel => $params{sentinel} // 0,
+		cluster => $params{cluster} // 0,
 		pid => undef,
 		frozen => 0,
 		owner => $$,
@@ -144,6 +148,12 @@ sub start
 		'--dir' => $self->{dir},
 		'--pidfile' => "$self->{dir}/redis.pid",
 		'--logfile' => $self->{logfile},
+		($self->{cluster}
+			? ('--cluster-enabled' => 'yes',
+				'--cluster-config-file' => "$self->{dir}/nodes.conf",
+				'--cluster-node-timeout' => '2000',
+				'--cluster-require-full-coverage' => 'no')
+			: ()),
 		@{ $self->{extra_args} });
 
 	my $pid = fork();
@@ -295,6 +305,42 @@ sub ping
 		1;
 	};
 	return $ok && $out =~ /^PONG/;
+}
+
+=item RedisServer::create_cluster(@servers)
+
+Make a Redis Cluster of servers started with C<cluster>: each a master
+(C<redis-cli --cluster create ... --cluster-replicas 0>), the slots split
+evenly.  Waits, at most 60 s, until every node reports cluster_state:ok
+and knows every other.  Dies when it does not.
+
+=cut
+
+sub create_cluster
+{
+	my (@servers) = @_;
+	my ($stdout, $stderr) = ('', '');
+	my @cmd = ($redis_cli, '--cluster', 'create',
+		(map { "$_->{host}:$_->{port}" } @servers),
+		'--cluster-replicas', '0', '--cluster-yes');
+	IPC::Run::run(\@cmd, '<', \undef, '>', \$stdout, '2>', \$stderr,
+		IPC::Run::timeout(60))
+	  or die "redis-cli --cluster create failed: $stdout $stderr";
+	my $deadline = time() + 60;
+	foreach my $server (@servers)
+	{
+		while (1)
+		{
+			my $info = $server->cli('CLUSTER', 'INFO');
+			last
+			  if $info =~ /cluster_state:ok/
+			  && $info =~ /cluster_known_nodes:(\d+)/
+			  && $1 == @servers;
+			die "the cluster did not form: $info" if time() > $deadline;
+			usleep(50_000);
+		}
+	}
+	return;
 }
 
 =item $server->port(), $server->host(), $server->pid(), $server->logfile()

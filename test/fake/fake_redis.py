@@ -28,6 +28,18 @@ get-master-addr-by-name that names no usable master:
     sentinel-long-host   a host name of 100 000 bytes
     sentinel-nul-host    a host name with a NUL byte inside
     sentinel-three       three elements instead of two
+
+and, as a hostile node of a Redis Cluster, MOVED for every command but
+CLUSTER SLOTS, which is answered as the mode says:
+
+    cluster-moved-loop   MOVED to the fake server itself, again and again
+                         (CLUSTER SLOTS: MOVED too)
+    cluster-moved-closed MOVED to a port nothing listens on
+                         (CLUSTER SLOTS: MOVED too)
+    cluster-bad-range    a slot map whose range ends past the last slot
+    cluster-long-host    a slot map naming a host of 100 000 bytes
+    cluster-many-nodes   a slot map of 16 384 ranges, each on its own node
+    cluster-huge-map     a slot map announced with two billion ranges
 """
 
 import os
@@ -54,29 +66,66 @@ REPLIES = {
 }
 
 
+# set in main(): the fake server's port, and one nothing listens on
+OWN_PORT = 0
+CLOSED_PORT = 0
+
+
+def cluster_map(ranges):
+    """A CLUSTER SLOTS reply of (first, last, host, port) ranges."""
+    out = b"*%d\r\n" % len(ranges)
+    for first, last, host, port in ranges:
+        out += b"*3\r\n:%d\r\n:%d\r\n*2\r\n$%d\r\n%s\r\n:%d\r\n" % (
+            first, last, len(host), host, port)
+    return out
+
+
+def cluster_reply(mode, command):
+    """The reply of a hostile cluster node to one command."""
+    moved_self = b"-MOVED 1 127.0.0.1:%d\r\n" % OWN_PORT
+    if mode == "cluster-moved-closed":
+        return b"-MOVED 1 127.0.0.1:%d\r\n" % CLOSED_PORT
+    if command != b"CLUSTER" or mode == "cluster-moved-loop":
+        return moved_self
+    if mode == "cluster-bad-range":
+        return cluster_map([(0, 99999999, b"127.0.0.1", OWN_PORT)])
+    if mode == "cluster-long-host":
+        return cluster_map([(0, 16383, b"h" * 100000, OWN_PORT)])
+    if mode == "cluster-many-nodes":
+        return cluster_map([(i, i, b"127.0.0.1", 1 + i) for i in range(16384)])
+    if mode == "cluster-huge-map":
+        return b"*2000000000\r\n"
+    return moved_self
+
+
 def complete_commands(buf):
     """Count the whole RESP commands (arrays of bulk strings) at the start
-    of buf; return (count, bytes they take).  Clients may pipeline several
-    commands in one write: each gets its own reply."""
+    of buf; return (count, bytes they take, their names).  Clients may
+    pipeline several commands in one write: each gets its own reply."""
     count = 0
     pos = 0
+    names = []
     while True:
         if not buf.startswith(b"*", pos):
-            return count, pos
+            return count, pos, names
         eol = buf.find(b"\r\n", pos)
         if eol < 0:
-            return count, pos
+            return count, pos, names
         nargs = int(buf[pos + 1:eol])
         p = eol + 2
-        for _ in range(nargs):
+        name = b""
+        for i in range(nargs):
             eol = buf.find(b"\r\n", p)
             if eol < 0 or not buf.startswith(b"$", p):
-                return count, pos
+                return count, pos, names
             length = int(buf[p + 1:eol])
+            if i == 0:
+                name = buf[eol + 2:eol + 2 + length].upper()
             p = eol + 2 + length + 2
             if p > len(buf):
-                return count, pos
+                return count, pos, names
         count += 1
+        names.append(name)
         pos = p
 
 
@@ -93,10 +142,13 @@ def serve(conn, mode):
             if mode == "close":
                 return
             buf += data
-            count, used = complete_commands(buf)
+            count, used, names = complete_commands(buf)
             buf = buf[used:]
             try:
-                for _ in range(count):
+                for name in names:
+                    if mode.startswith("cluster-"):
+                        conn.sendall(cluster_reply(mode, name))
+                        continue
                     conn.sendall(REPLIES[mode])
                     if mode in ("truncated", "stall"):
                         break
@@ -107,11 +159,18 @@ def serve(conn, mode):
 
 
 def main():
+    global OWN_PORT, CLOSED_PORT
     port_file, mode_file = sys.argv[1], sys.argv[2]
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
+    OWN_PORT = listener.getsockname()[1]
+    # a port bound, never listened on, and closed: connections are refused
+    closed = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    closed.bind(("127.0.0.1", 0))
+    CLOSED_PORT = closed.getsockname()[1]
+    closed.close()
     tmp = port_file + ".tmp"
     with open(tmp, "w") as f:
         f.write(str(listener.getsockname()[1]))

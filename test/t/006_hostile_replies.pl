@@ -148,6 +148,60 @@ for my $mode (
 	is(accepts() - $accepted, 3, "Sentinel $mode: each call asked the Sentinel");
 }
 
+# hostile nodes of a Redis Cluster: a MOVED loop, a MOVED to a closed port,
+# slot maps of absurd ranges, host names or sizes.  Each call returns the
+# rows with one WARNING for the session; cache_invalidate, which needs the
+# slot map, fails with an ERROR that names what is wrong.
+my %cluster_modes = (
+	'cluster-moved-loop' => [
+		qr/Redis is unavailable.*\nDETAIL:  Redis Cluster redirected a command 5 times, the last time: MOVED 1 127\.0\.0\.1:$port/,
+		qr/ERROR:  .*\nDETAIL:  .*MOVED 1 127\.0\.0\.1:$port/
+	],
+	'cluster-moved-closed' => [
+		qr/a Redis Cluster node is unavailable, queries on its slots run without the cache\nDETAIL:  could not connect to Redis at 127\.0\.0\.1:\d+: Connection refused/,
+		qr/ERROR:  .*\nDETAIL:  .*MOVED 1 127\.0\.0\.1:\d+/
+	],
+	'cluster-bad-range' => [
+		qr/DETAIL:  Redis Cluster redirected a command 5 times/,
+		qr/ERROR:  cacheaside could not use Redis\nDETAIL:  Redis Cluster node 127\.0\.0\.1:$port gave an invalid slot map: a range out of the slots/
+	],
+	'cluster-long-host' => [
+		qr/DETAIL:  Redis Cluster redirected a command 5 times/,
+		qr/ERROR:  cacheaside could not use Redis\nDETAIL:  Redis Cluster node 127\.0\.0\.1:$port gave an invalid slot map: an invalid host name/
+	],
+	'cluster-many-nodes' => [
+		qr/DETAIL:  Redis Cluster redirected a command 5 times/,
+		qr/ERROR:  cacheaside could not use Redis\nDETAIL:  the Redis Cluster names more than 127 nodes/
+	],
+	'cluster-huge-map' => [
+		qr/DETAIL:  Redis Cluster redirected a command 5 times/,
+		qr/ERROR:  cacheaside could not use Redis\nDETAIL:  invalid reply from Redis/
+	]);
+for my $mode (sort keys %cluster_modes)
+{
+	my ($warning, $error) = @{ $cluster_modes{$mode} };
+	set_mode($mode);
+	my ($out, $err) = ('', '');
+	$node->psql(
+		'postgres', "$call $call $call SELECT 'usable';",
+		stdout => \$out,
+		stderr => \$err);
+	is($out, "$rows\n$rows\n$rows\nusable",
+		"$mode: the three calls return the rows, the session stays usable");
+	my @w = $err =~ /WARNING:/g;
+	is(scalar @w, 1, "$mode: one WARNING says why, not one per call");
+	unlike($err, qr/ERROR|FATAL|server closed/, "$mode: no error");
+	like($err, $warning, "$mode: the warning says why") or diag($err);
+
+	($out, $err) = ('', '');
+	$node->psql(
+		'postgres', "$call SELECT cache_invalidate('*');",
+		stdout => \$out,
+		stderr => \$err);
+	like($err, $error, "$mode: cache_invalidate fails and says why")
+	  or diag($err);
+}
+
 ok(!grep({ /terminated by signal|server process .* exited abnormally/ }
 		slurp_file($node->logfile)),
 	'no backend crashed');

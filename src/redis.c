@@ -3,9 +3,13 @@
  * redis.c
  *	  The transport to Redis: the only file that includes hiredis.
  *
- * Each backend opens at most one connection, lazily, the first time a
- * request is sent; its state (RedisConnection) outlives transactions and
- * the connection is closed at process exit.  All I/O is non-blocking: the
+ * Each backend opens at most one connection per server, lazily, the first
+ * time a request goes there; that state (RedisConnection, a RedisNode per
+ * server) outlives transactions, and the connections are closed at process
+ * exit.  A single server (or the master Sentinels name) is one node; a
+ * Redis Cluster is a node per master (see "Redis Cluster" below).  With
+ * Sentinels the server is never taken for a cluster: the two are
+ * exclusive.  All I/O is non-blocking: the
  * socket is waited on together with the process latch, so that
  * connect_timeout, command_timeout, statement_timeout, query cancel and
  * postmaster death all act while Redis is slow or frozen.
@@ -32,8 +36,8 @@
  *
  * Note about interrupted requests: an error thrown while a request waits
  * (cancel, statement_timeout) leaves the reply stream out of step with the
- * requests.  in_request stays true then, and the next request drops the
- * connection before it starts.
+ * requests.  The node's in_request stays true then, and the next request
+ * to that node drops its connection before it starts.
  *
  *-------------------------------------------------------------------------
  */
@@ -1767,6 +1771,7 @@ cluster_parse_slots(const RedisReply *reply, int from, RedisError *err)
 {
 	int16	   *map;
 	const char *why = NULL;
+	long long	assigned;
 
 	if (reply->kind != REDIS_KIND_ARRAY)
 	{
@@ -1780,6 +1785,7 @@ cluster_parse_slots(const RedisReply *reply, int from, RedisError *err)
 	}
 
 	map = palloc(sizeof(int16) * CLUSTER_SLOTS);
+	assigned = 0;
 	for (int s = 0; s < CLUSTER_SLOTS; s++)
 		map[s] = -1;
 	for (int i = 0; i < reply->nelements; i++)
@@ -1807,6 +1813,12 @@ cluster_parse_slots(const RedisReply *reply, int from, RedisError *err)
 		if (first < 0 || last < first || last >= CLUSTER_SLOTS)
 		{
 			why = "a range out of the slots";
+			break;
+		}
+		assigned += last - first + 1;
+		if (assigned > CLUSTER_SLOTS)
+		{
+			why = "ranges that overlap";
 			break;
 		}
 		m = &e->elements[2];

@@ -39,6 +39,7 @@ CLUSTER SLOTS, which is answered as the mode says:
     cluster-bad-range    a slot map whose range ends past the last slot
     cluster-long-host    a slot map naming a host of 100 000 bytes
     cluster-many-nodes   a slot map of 16 384 ranges, each on its own node
+    cluster-overlap      a slot map of 16 384 ranges, each of every slot
     cluster-huge-map     a slot map announced with two billion ranges
 """
 
@@ -93,6 +94,8 @@ def cluster_reply(mode, command):
         return cluster_map([(0, 16383, b"h" * 100000, OWN_PORT)])
     if mode == "cluster-many-nodes":
         return cluster_map([(i, i, b"127.0.0.1", 1 + i) for i in range(16384)])
+    if mode == "cluster-overlap":
+        return cluster_map([(0, 16383, b"127.0.0.1", OWN_PORT)] * 16384)
     if mode == "cluster-huge-map":
         return b"*2000000000\r\n"
     return moved_self

@@ -149,7 +149,7 @@ for my $mode (
 }
 
 # hostile nodes of a Redis Cluster: a MOVED loop, a MOVED to a closed port,
-# slot maps of absurd ranges, host names or sizes.  Each call returns the
+# slot maps of absurd or overlapping ranges, host names or sizes.  Each call returns the
 # rows with one WARNING for the session; cache_invalidate, which needs the
 # slot map, fails with an ERROR that names what is wrong.
 my %cluster_modes = (
@@ -172,6 +172,10 @@ my %cluster_modes = (
 	'cluster-many-nodes' => [
 		qr/DETAIL:  Redis Cluster redirected a command 5 times/,
 		qr/ERROR:  cacheaside could not use Redis\nDETAIL:  the Redis Cluster names more than 127 nodes/
+	],
+	'cluster-overlap' => [
+		qr/DETAIL:  Redis Cluster redirected a command 5 times/,
+		qr/ERROR:  cacheaside could not use Redis\nDETAIL:  Redis Cluster node 127\.0\.0\.1:$port gave an invalid slot map: ranges that overlap/
 	],
 	'cluster-huge-map' => [
 		qr/DETAIL:  Redis Cluster redirected a command 5 times/,

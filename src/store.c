@@ -440,7 +440,7 @@ store_server_version(void)
 static void
 store_add_magic_read(RedisRequest *req, const StoreKey *key)
 {
-	redis_command(req, 4);
+	redis_command_key(req, 4, key->name.data, key->name.len);
 	redis_arg_str(req, "GETRANGE");
 	redis_arg(req, key->name.data, key->name.len);
 	redis_arg_str(req, "0");
@@ -476,7 +476,7 @@ store_get_ttl(const StoreKey *key, int32 *ttl)
 
 	redis_request_init(&req);
 	store_add_magic_read(&req, key);
-	redis_command(&req, 2);
+	redis_command_key(&req, 2, key->name.data, key->name.len);
 	redis_arg_str(&req, "TTL");
 	redis_arg(&req, key->name.data, key->name.len);
 	replies = store_execute(&req, SMALL_REPLY_LIMIT, STORE_FAIL_ERROR);

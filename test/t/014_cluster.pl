@@ -8,6 +8,8 @@
 #    all three; hits are served from each; TTL tools and statistics work
 #    on every node;
 #  - cache_invalidate removes on every master, by pattern and by name;
+#  - once a session knows the slot map its commands are not redirected
+#    (slots computed as Redis does, hash tags included);
 #  - slots resharded under load (redis-cli --cluster reshard) while a
 #    background session calls and writes: every call returns the right
 #    rows (no stale hit after a committed write) and none fails, MOVED and
@@ -123,6 +125,34 @@ is($node->safe_psql('postgres', "SELECT cache_invalidate('k2?')"), '10',
 is($node->safe_psql('postgres', "SELECT cache_invalidate('k*')"), '19',
 	'cache_invalidate of a pattern removes the entries of every master');
 is(join(' ', dbsizes(@masters)), '0 0 0', 'no entry is left on any master');
+
+# --- routing by slot: no redirection once the map is known ---------------------
+#
+# A session learns the slot map from its first redirection; from then on
+# each command goes straight to the master of its key's slot (hash slots
+# computed as Redis does, hash tags included): the masters answer no more
+# MOVED (INFO errorstats counts them).
+
+sub moved_count
+{
+	my $n = 0;
+	for my $m (@masters)
+	{
+		$n += $1 if $m->cli('INFO', 'errorstats') =~ /errorstat_MOVED:count=(\d+)/;
+	}
+	return $n;
+}
+
+my @tagged = (@keys, map { "{user:$_}:profile" } 1 .. 10);
+my $routed = $node->background_psql('postgres', on_error_stop => 0);
+$routed->query_safe("SELECT cache_aside_query('$_', '$query', 600)") foreach @tagged;
+my $moved = moved_count();
+ok($moved > 0, "the masters count the redirections they answered ($moved)");
+$routed->query_safe("SELECT cache_aside_query('$_', '$query', 600)") foreach @tagged;
+is(moved_count(), $moved, 'calls of a session that knows the slot map are not redirected');
+is($routed->query_safe("SELECT cache_invalidate('{user:*')"), '10',
+	'cache_invalidate removes the entries of keys with hash tags');
+$routed->quit;
 
 # --- ASK and MOVED, step by step ---------------------------------------------------
 #

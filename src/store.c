@@ -714,8 +714,13 @@ store_remove_keys(List *caller_keys)
 	if (nkeys == 0)
 		return 0;
 
-	/* a Redis Cluster: one UNLINK per key, each routed by its slot */
-	(void) store_masters();
+	/*
+	 * A Redis Cluster: one UNLINK per key, each routed by its slot.  Only
+	 * whether the server is a cluster matters here: it is asked once per
+	 * connection, and the slot map is not read again.
+	 */
+	if (!redis_is_cluster())
+		(void) store_masters();
 	cluster = redis_is_cluster();
 
 	redis_request_init(&req);

@@ -103,6 +103,11 @@ is($out, join("\n", ($rows) x @keys), 'the second calls return the rows');
 is(stat_of('hits'), '30', 'and are thirty hits');
 is(stat_of('stores'), '30', 'after thirty stores');
 
+is( $node->safe_psql('postgres',
+		"SELECT connection, redis_version IS NOT NULL FROM cache_status()"),
+	'connected|t',
+	'cache_status: connected, with the version a master gives (INFO, no key)');
+
 # --- TTL tools on every node ---------------------------------------------------------
 
 my @ttls = split /\n/, $node->safe_psql('postgres',

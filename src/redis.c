@@ -153,11 +153,16 @@ typedef struct RedisConnection
 	redisReplyObjectFunctions *hiredis_functions;
 	redisReplyObjectFunctions bounded_functions;
 	long long	array_elements_limit;	/* of the request being read */
+	size_t		push_received;	/* bytes of the message being received
+								 * (redis_receive) */
 
 	bool		exit_callback_registered;
 } RedisConnection;
 
 static RedisConnection rconn;
+
+/* What replies are read into before being fed to hiredis */
+static char recv_chunk[RECV_CHUNK];
 
 static void redis_seterr(RedisError *err, const char *fmt,...) pg_attribute_printf(2, 3);
 
@@ -325,6 +330,7 @@ redis_disconnect(void)
 		rconn.context = NULL;
 	}
 	rconn.in_request = false;
+	rconn.push_received = 0;
 }
 
 static void
@@ -1253,25 +1259,24 @@ redis_take_reply(redisReply *reply, RedisReply *dst)
 	freeReplyObject(reply);
 }
 
-/*
- * Send a request and read one reply per command, until the deadline.
- * Reading more than reply_limit bytes in all is an error.  On failure the
- * connection must be dropped by the caller.
- */
-static bool
-redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
-			   TimestampTz deadline, int timeout_ms, RedisError *err)
+/* Bound the arrays the reader may make for replies of reply_limit bytes */
+static void
+redis_bound_reader(size_t reply_limit)
 {
-	size_t		sent = 0;
-	size_t		received = 0;
-	int			nreplies = 0;
-	static char chunk[RECV_CHUNK];
-
-	rconn.in_request = true;
 	rconn.array_elements_limit = Min(reply_limit / 4, MAX_ARRAY_ELEMENTS);
 #ifdef HIREDIS_READER_MAXELEMENTS
 	rconn.context->reader->maxelements = rconn.array_elements_limit;
 #endif
+}
+
+/*
+ * Write the whole request, waiting for the socket until the deadline.
+ */
+static bool
+redis_send_all(RedisRequest *req, TimestampTz deadline, int timeout_ms,
+			   RedisError *err)
+{
+	size_t		sent = 0;
 
 	while (sent < (size_t) req->buf.len)
 	{
@@ -1299,26 +1304,60 @@ redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
 			return false;
 		}
 	}
+	return true;
+}
+
+/*
+ * The next complete reply the reader holds, if any (*reply NULL: it needs
+ * more bytes).  False on a protocol error or a reply of a RESP3 type.
+ */
+static bool
+redis_reader_next(void **reply, RedisError *err)
+{
+	*reply = NULL;
+	if (redisReaderGetReply(rconn.context->reader, reply) != REDIS_OK)
+	{
+		redis_seterr(err, "invalid reply from Redis: %s",
+					 rconn.context->reader->errstr);
+		return false;
+	}
+	if (*reply != NULL && !reply_is_resp2((redisReply *) *reply))
+	{
+		freeReplyObject(*reply);
+		*reply = NULL;
+		redis_seterr(err, "invalid reply from Redis: a RESP3 type in answer to a RESP2 request");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Send a request and read one reply per command, until the deadline.
+ * Reading more than reply_limit bytes in all is an error.  On failure the
+ * connection must be dropped by the caller.
+ */
+static bool
+redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
+			   TimestampTz deadline, int timeout_ms, RedisError *err)
+{
+	size_t		received = 0;
+	int			nreplies = 0;
+	char	   *chunk = recv_chunk;
+
+	rconn.in_request = true;
+	redis_bound_reader(reply_limit);
+	if (!redis_send_all(req, deadline, timeout_ms, err))
+		return false;
 
 	while (nreplies < req->ncommands)
 	{
 		void	   *reply = NULL;
 		ssize_t		n;
 
-		if (redisReaderGetReply(rconn.context->reader, &reply) != REDIS_OK)
-		{
-			redis_seterr(err, "invalid reply from Redis: %s",
-						 rconn.context->reader->errstr);
+		if (!redis_reader_next(&reply, err))
 			return false;
-		}
 		if (reply != NULL)
 		{
-			if (!reply_is_resp2((redisReply *) reply))
-			{
-				freeReplyObject(reply);
-				redis_seterr(err, "invalid reply from Redis: a RESP3 type in answer to a RESP2 request");
-				return false;
-			}
 			redis_take_reply((redisReply *) reply, &replies[nreplies]);
 			nreplies++;
 			continue;
@@ -1484,5 +1523,119 @@ redis_execute(RedisRequest *req, size_t reply_limit, RedisError *err)
 	redis_disconnect();
 	redis_remember_target();
 	pfree(replies);
+	return NULL;
+}
+
+
+/* ----------------------------------------------------------------
+ * Messages pushed by Redis (a subscribed connection)
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Send a request on the open connection without reading any reply: for a
+ * connection in the subscribed state, whose replies arrive among the
+ * messages redis_receive reads.  False, with the connection dropped, when
+ * it cannot be sent within cacheaside.command_timeout, or when there is no
+ * connection.
+ */
+bool
+redis_send(RedisRequest *req, RedisError *err)
+{
+	TimestampTz deadline;
+
+	if (rconn.context == NULL)
+	{
+		redis_seterr(err, "not connected to Redis");
+		return false;
+	}
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   cacheaside_command_timeout);
+	if (!redis_send_all(req, deadline, cacheaside_command_timeout, err))
+	{
+		redis_disconnect();
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Read the next message Redis sends on the open connection, waiting until
+ * the deadline.  Returns it in palloc'd memory; NULL when the deadline
+ * passed first (*timed_out, the connection kept, a partial message kept by
+ * the reader) or when the connection failed (the reason in *err, the
+ * connection dropped).  One message may take at most message_limit bytes.
+ * The wait is interruptible and wakes for the process latch, which it
+ * resets after servicing interrupts.
+ */
+RedisReply *
+redis_receive(TimestampTz deadline, size_t message_limit, bool *timed_out,
+			  RedisError *err)
+{
+	*timed_out = false;
+	if (rconn.context == NULL)
+	{
+		redis_seterr(err, "not connected to Redis");
+		return NULL;
+	}
+	redis_bound_reader(message_limit);
+
+	for (;;)
+	{
+		void	   *reply = NULL;
+		ssize_t		n;
+
+		if (!redis_reader_next(&reply, err))
+			break;
+		if (reply != NULL)
+		{
+			RedisReply *message = palloc(sizeof(RedisReply));
+
+			rconn.push_received = 0;
+			redis_take_reply((redisReply *) reply, message);
+			return message;
+		}
+
+		n = recv(rconn.context->fd, recv_chunk, RECV_CHUNK, 0);
+		if (n > 0)
+		{
+			rconn.push_received += n;
+			if (rconn.push_received > message_limit + RECV_CHUNK)
+			{
+				redis_seterr(err, "message from Redis exceeds %zu bytes",
+							 message_limit);
+				break;
+			}
+			if (redisReaderFeed(rconn.context->reader, recv_chunk, n) != REDIS_OK)
+			{
+				redis_seterr(err, "could not buffer message from Redis: %s",
+							 rconn.context->reader->errstr);
+				break;
+			}
+		}
+		else if (n == 0)
+		{
+			redis_seterr(err, "Redis closed the connection");
+			break;
+		}
+		else if (errno == EINTR)
+			continue;
+		else if (errno == EAGAIN || errno == EWOULDBLOCK)
+		{
+			if (!redis_wait(WL_SOCKET_READABLE, deadline))
+			{
+				*timed_out = true;
+				return NULL;
+			}
+		}
+		else
+		{
+			redis_seterr(err, "could not receive from Redis: %s",
+						 strerror(errno));
+			break;
+		}
+	}
+	rconn.push_received = 0;
+	redis_disconnect();
 	return NULL;
 }

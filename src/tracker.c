@@ -13,6 +13,7 @@
  * Protocol.  One connection, RESP2, using Redis's client-side caching in
  * broadcasting mode, redirected to itself:
  *
+ *	CLIENT SETNAME cacheaside-tracker			for CLIENT LIST
  *	CLIENT ID									its own id
  *	CLIENT TRACKING ON REDIRECT <id> BCAST PREFIX <cacheaside.key_prefix>
  *	SUBSCRIBE __redis__:invalidate
@@ -73,6 +74,9 @@
 
 #define TRACKER_CHANNEL				"__redis__:invalidate"
 
+/* How the worker's connection is named in Redis's CLIENT LIST */
+#define TRACKER_CLIENT_NAME			"cacheaside-tracker"
+
 PGDLLEXPORT void tracker_main(Datum arg);
 
 /*
@@ -84,7 +88,9 @@ tracker_register(void)
 	BackgroundWorker worker;
 
 	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	/* connected to no database: only to be seen in pg_stat_activity */
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_ConsistentState;
 	worker.bgw_restart_time = 1;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "cacheaside");
@@ -114,20 +120,24 @@ tracker_follow(RedisError *err)
 	long long	id;
 
 	redis_request_init(&req);
+	redis_command(&req, 3);
+	redis_arg_str(&req, "CLIENT");
+	redis_arg_str(&req, "SETNAME");
+	redis_arg_str(&req, TRACKER_CLIENT_NAME);
 	redis_command(&req, 2);
 	redis_arg_str(&req, "CLIENT");
 	redis_arg_str(&req, "ID");
-	reply = redis_execute(&req, 1024, err);
+	reply = redis_execute(&req, 2048, err);
 	redis_request_free(&req);
 	if (reply == NULL)
 		return false;
-	if (reply->kind != REDIS_KIND_INTEGER)
+	if (reply[1].kind != REDIS_KIND_INTEGER)
 	{
 		snprintf(err->msg, sizeof(err->msg), "Redis refused CLIENT ID: %s",
-				 reply->kind == REDIS_KIND_ERROR ? reply->str : "unexpected reply");
+				 reply[1].kind == REDIS_KIND_ERROR ? reply[1].str : "unexpected reply");
 		return false;
 	}
-	id = reply->integer;
+	id = reply[1].integer;
 
 	redis_request_init(&req);
 	redis_command(&req, 8);
@@ -309,6 +319,8 @@ tracker_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	before_shmem_exit(tracker_at_exit, (Datum) 0);
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("cacheaside near-cache tracker");
 
 	cxt = AllocSetContextCreate(TopMemoryContext, "cacheaside tracker",
 								ALLOCSET_DEFAULT_SIZES);

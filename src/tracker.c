@@ -25,17 +25,23 @@
  * TRACKER_PING_INTERVAL_MS (allowed in the subscribed state of RESP2;
  * answered by a "pong" message).
  *
- * Note about the sync bound.  Redis sends the invalidation message of a
- * change before it answers the command that made it, and answers a
- * connection's commands in order; so when the answer to a PING arrives,
- * the messages of every change made before Redis received the PING have
- * arrived before it and have been applied.  The time the PING was sent is
- * then written to shared memory as "synced": the near-cache reflects every
- * change made in Redis before it.  Backends serve near copies only while
- * synced is less than NEARCACHE_SYNC_BOUND_MS old (nearcache_usable): a
- * change made in Redis by others is seen within that bound, whatever
- * happens to Redis, the network or this worker.
- *
+ * Note about the sync bound.  In broadcast mode Redis does not send the
+ * invalidation message of a change before it answers the command that
+ * made it: the messages of the changes made during one pass of its event
+ * loop are sent at the end of that pass (trackingBroadcastInvalidationMessages
+ * in beforeSleep), possibly after a PONG written during the same pass.  So
+ * the answer to one PING proves nothing by itself; the answer to the next
+ * one does: that PING is sent after the previous PONG arrived, so Redis
+ * reads it in a later pass, after the end of the pass in which it received
+ * the previous PING, and every message of a change made before the
+ * previous PING was sent precedes the next PONG on the connection.  When a
+ * PONG arrives, the time the PING before it was sent is written to shared
+ * memory as "synced": the near-cache reflects every change made in Redis
+ * before it.  Backends serve near copies only while synced is less than
+ * NEARCACHE_SYNC_BOUND_MS old (nearcache_usable): a change made in Redis by
+ * others is seen within that bound, whatever happens to Redis, the network
+ * or this worker.
+
  * Failures.  On any error, unexpected message, missing PONG within
  * TRACKER_PING_TIMEOUT_MS, or change of the connection settings (on
  * SIGHUP), the worker marks itself out of step (backends stop using the
@@ -66,6 +72,8 @@
 
 #define TRACKER_PING_INTERVAL_MS	100
 #define TRACKER_PING_TIMEOUT_MS		1000
+/* With Sentinels, how often to ask whether the master was replaced */
+#define TRACKER_MASTER_CHECK_MS		1000
 #define TRACKER_BACKOFF_MIN_MS		100
 #define TRACKER_BACKOFF_MAX_MS		2000
 
@@ -218,6 +226,8 @@ tracker_listen(uint64 target, MemoryContext msgcxt, bool *synced_once,
 			   bool *lost, RedisError *err)
 {
 	TimestampTz ping_sent = 0;
+	TimestampTz prev_ping_sent = 0;	/* of the PING answered last */
+	TimestampTz master_checked = GetCurrentTimestamp();
 	TimestampTz next_ping = GetCurrentTimestamp();
 
 	for (;;)
@@ -242,6 +252,21 @@ tracker_listen(uint64 target, MemoryContext msgcxt, bool *synced_once,
 		}
 
 		now = GetCurrentTimestamp();
+
+		/* with Sentinels: follow a new master even if this one stays up */
+		if (ping_sent == 0 &&
+			now >= TimestampTzPlusMilliseconds(master_checked,
+											   TRACKER_MASTER_CHECK_MS))
+		{
+			master_checked = now;
+			if (redis_master_replaced())
+			{
+				snprintf(err->msg, sizeof(err->msg),
+						 "the Sentinels name another master");
+				return;
+			}
+		}
+
 		if (ping_sent == 0 && now >= next_ping)
 		{
 			if (!tracker_ping(err))
@@ -282,17 +307,27 @@ tracker_listen(uint64 target, MemoryContext msgcxt, bool *synced_once,
 			tracker_invalidate(&msg->elements[2]);
 		else if (strcmp(kind, "pong") == 0 && ping_sent != 0)
 		{
-			/* every change before ping_sent has been applied */
-			nearcache_set_synced(ping_sent, target);
-			*synced_once = true;
-			if (*lost)
+			/*
+			 * every change before the previous PING was sent has been
+			 * applied (see "the sync bound" above); the first answer only
+			 * starts the count, and the next PING follows at once
+			 */
+			if (prev_ping_sent != 0)
 			{
-				ereport(LOG,
-						(errmsg("cacheaside near-cache tracker: in step with Redis again")));
-				*lost = false;
+				nearcache_set_synced(prev_ping_sent, target);
+				*synced_once = true;
+				if (*lost)
+				{
+					ereport(LOG,
+							(errmsg("cacheaside near-cache tracker: in step with Redis again")));
+					*lost = false;
+				}
+				next_ping = TimestampTzPlusMilliseconds(ping_sent,
+														TRACKER_PING_INTERVAL_MS);
 			}
-			next_ping = TimestampTzPlusMilliseconds(ping_sent,
-													TRACKER_PING_INTERVAL_MS);
+			else
+				next_ping = GetCurrentTimestamp();
+			prev_ping_sent = ping_sent;
 			ping_sent = 0;
 		}
 		else if (strcmp(kind, "subscribe") != 0)

@@ -1100,6 +1100,7 @@ redis_master_still_named(void)
 	WaitEventSet *waitset = rconn.waitset;
 	int			sock_pos = rconn.sock_pos;
 	uint32		sock_events = rconn.sock_events;
+	size_t		push_received = rconn.push_received;
 	char		host[MASTER_HOST_MAX + 1];
 	int			port = rconn.server_port;
 	char	   *buf = NULL;
@@ -1144,6 +1145,7 @@ redis_master_still_named(void)
 		rconn.waitset = waitset;
 		rconn.sock_pos = sock_pos;
 		rconn.sock_events = sock_events;
+		rconn.push_received = push_received;
 		redis_set_server(host, port, false);
 		PG_RE_THROW();
 	}
@@ -1153,6 +1155,7 @@ redis_master_still_named(void)
 	rconn.waitset = waitset;
 	rconn.sock_pos = sock_pos;
 	rconn.sock_events = sock_events;
+	rconn.push_received = push_received;
 	redis_set_server(host, port, false);
 	pfree(buf);
 	if (same)
@@ -1443,6 +1446,21 @@ redis_master_lost(const RedisReply *replies, int nreplies, RedisError *err)
 		}
 	}
 	return false;
+}
+
+/*
+ * With Sentinels, has the master of the open connection been replaced (do
+ * the Sentinels name another one)?  For a connection that does not go
+ * through redis_execute (the near-cache tracker's subscribed one), which
+ * calls this about once a second.  False without Sentinels, without a
+ * connection, or when no Sentinel answers.
+ */
+bool
+redis_master_replaced(void)
+{
+	if (rconn.context == NULL || rconn.in_request || !redis_use_sentinels())
+		return false;
+	return !redis_master_still_named();
 }
 
 /*

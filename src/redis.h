@@ -74,6 +74,7 @@ extern bool redis_send(RedisRequest *req, RedisError *err);
 extern RedisReply *redis_receive(TimestampTz deadline, size_t message_limit,
 								 bool *timed_out, RedisError *err);
 extern bool redis_ready(void);
+extern bool redis_master_replaced(void);
 extern bool redis_settings_changed(void);
 extern uint64 redis_connections_opened(void);
 extern void redis_disconnect(void);

@@ -25,6 +25,8 @@ OBJS = \
 	src/redis.o \
 	src/keyspace.o \
 	src/store.o \
+	src/nearcache.o \
+	src/tracker.o \
 	src/fingerprint.o \
 	src/codec.o \
 	src/entry.o \

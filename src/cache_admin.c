@@ -135,12 +135,14 @@ cache_dependencies(PG_FUNCTION_ARGS)
 	StoreKey	skey;
 	CacheEntry	entry;
 	size_t		bytes;
+	bool		local;
 	bool		checkable;
 
 	InitMaterializedSRF(fcinfo, 0);
 
 	store_key_init(&skey, VARDATA_ANY(key), VARSIZE_ANY_EXHDR(key));
-	if (store_read(&skey, STORE_FAIL_ERROR, &entry, &bytes) != STORE_FOUND)
+	if (store_read(&skey, STORE_FAIL_ERROR, &entry, &bytes, &local) !=
+		STORE_FOUND)
 		PG_RETURN_NULL();		/* no valid entry */
 
 	checkable = (entry.flags & ENTRY_TRACKED) && validity_writes_tracked();

@@ -242,9 +242,10 @@ cache_lookup(const StoreKey *skey, const uint8 *fingerprint, TrackMode mode,
 	const char *why;
 	CacheReason reason;
 	size_t		bytes;
+	bool		local;
 
 	*refresh = false;
-	*found = store_read(skey, STORE_FAIL_OPEN, &entry, &bytes);
+	*found = store_read(skey, STORE_FAIL_OPEN, &entry, &bytes, &local);
 	call->bytes_read += bytes;
 	if (*found != STORE_FOUND ||
 		memcmp(entry.fingerprint, fingerprint, FINGERPRINT_LEN) != 0)
@@ -260,6 +261,7 @@ cache_lookup(const StoreKey *skey, const uint8 *fingerprint, TrackMode mode,
 	/* a query being cached around this call read these too */
 	fill_add_hit(&entry, mode == TRACK_ON);
 	call->hit = true;
+	call->local_hit = local;
 	call->not_served = REASON_NONE;	/* an earlier look of this call */
 	if (cacheaside_early_refresh > 0)
 		*refresh = cache_refresh_early(&entry);
@@ -353,6 +355,7 @@ cache_call(text *key, text *sqltext, int ttl, QueryParams *params,
 				return json;
 		}
 		call->hit = false;
+		call->local_hit = false;
 		call->early_refresh = true;
 		if (shared)
 			return cache_fill_shared(hash, &skey, fingerprint, sqltext, ttl,

@@ -7,8 +7,10 @@
  * Redis (connected, not connected, or backing off after a failure, and
  * until when), the version Redis reports (asked with INFO, which fails
  * open like a lookup: NULL when Redis cannot be reached), the fills in
- * progress in the cluster, and the commit ledger's epoch and sequence
- * number (NULL without preloading).
+ * progress in the cluster, the commit ledger's epoch and sequence
+ * number (NULL without preloading), and (since 1.3) the near-cache: on or
+ * off, its entries, bytes and capacity, and when its tracker was last in
+ * step with Redis.
  *
  *-------------------------------------------------------------------------
  */
@@ -23,13 +25,16 @@
 
 #include "flight.h"
 #include "ledger.h"
+#include "nearcache.h"
 #include "redis.h"
 #include "stats.h"
 #include "store.h"
 
 PG_FUNCTION_INFO_V1(cache_status);
 
-#define STATUS_COLUMNS	8
+/* the columns of version 1.2, then those 1.3 appended (near-cache) */
+#define STATUS_COLUMNS_1_2	8
+#define STATUS_COLUMNS		13
 
 /* A uint64 as numeric (bigint cannot hold the top half) */
 static Datum
@@ -46,7 +51,10 @@ uint64_numeric(uint64 value)
  * cache_status(OUT preloaded boolean, OUT connection text,
  *				OUT retry_at timestamptz, OUT redis_version text,
  *				OUT statistics boolean, OUT fills_in_progress integer,
- *				OUT epoch numeric, OUT commit_sequence numeric)
+ *				OUT epoch numeric, OUT commit_sequence numeric,
+ *				OUT local_cache boolean, OUT local_cache_entries bigint,
+ *				OUT local_cache_bytes bigint, OUT local_cache_capacity bigint,
+ *				OUT local_cache_synced timestamptz)
  *		RETURNS record
  */
 Datum
@@ -60,7 +68,8 @@ cache_status(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	if (tupdesc->natts != STATUS_COLUMNS)
+	if (tupdesc->natts != STATUS_COLUMNS &&
+		tupdesc->natts != STATUS_COLUMNS_1_2)
 		elog(ERROR, "cache_status returns %d columns, expected %d: update the extension",
 			 tupdesc->natts, STATUS_COLUMNS);
 	memset(nulls, 0, sizeof(nulls));
@@ -89,6 +98,19 @@ cache_status(PG_FUNCTION_ARGS)
 	}
 	else
 		nulls[6] = nulls[7] = true;
+	if (tupdesc->natts == STATUS_COLUMNS)
+	{
+		NearCacheStatus near;
+
+		nearcache_status(&near);
+		values[8] = BoolGetDatum(near.on);
+		values[9] = Int64GetDatum(near.entries);
+		values[10] = Int64GetDatum(near.bytes);
+		values[11] = Int64GetDatum(near.capacity);
+		values[12] = TimestampTzGetDatum(near.synced);
+		nulls[9] = nulls[10] = nulls[11] = !near.on;
+		nulls[12] = (near.synced == 0);
+	}
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

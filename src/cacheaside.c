@@ -30,6 +30,9 @@
  *					made again on hits
  *	store.c			the entry store: entries in Redis by name, the failure
  *					policy
+ *	nearcache.c		the near-cache: copies of Redis values in shared memory
+ *	tracker.c		the background worker that keeps the near-cache in step
+ *					with changes made in Redis by others
  *	redis.c			the transport to Redis (the only file that includes
  *					hiredis)
  *	keyspace.c		Redis key names and glob escaping
@@ -68,9 +71,11 @@
 #include "flight.h"
 #include "ledger.h"
 #include "ledger_save.h"
+#include "nearcache.h"
 #include "prepared.h"
 #include "stats.h"
 #include "untyped.h"
+#include "tracker.h"
 #include "writeset.h"
 
 PG_MODULE_MAGIC;
@@ -98,12 +103,14 @@ cacheaside_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(add_size(add_size(ledger_shmem_size(),
-											 prepared_shmem_size()),
-									add_size(stats_shmem_size(),
-											 flight_shmem_size())));
+	RequestAddinShmemSpace(add_size(add_size(add_size(ledger_shmem_size(),
+													  prepared_shmem_size()),
+											 add_size(stats_shmem_size(),
+													  flight_shmem_size())),
+									nearcache_shmem_size()));
 	stats_shmem_request();
 	flight_shmem_request();
+	nearcache_shmem_request();
 }
 
 static void
@@ -119,6 +126,7 @@ cacheaside_shmem_startup(void)
 	prepared_shmem_init();
 	stats_shmem_init();
 	flight_shmem_init();
+	nearcache_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 
 	/* in the postmaster: the ledger of the last clean shutdown, if any */
@@ -312,4 +320,6 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = cacheaside_shmem_startup;
 	CacheRegisterRelcacheCallback(writeset_relcache_callback, (Datum) 0);
+	if (cacheaside_local_cache_size > 0)
+		tracker_register();
 }

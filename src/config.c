@@ -34,6 +34,7 @@ int			cacheaside_retry_interval = 1000;
 int			cacheaside_stats_max = 1000;
 int			cacheaside_compression = CODEC_LZ4;
 int			cacheaside_compress_min_bytes = 2048;
+int			cacheaside_local_cache_size = 64 * 1024;	/* kB */
 
 int			cacheaside_default_ttl = 300;
 int			cacheaside_connect_timeout = 200;
@@ -299,6 +300,15 @@ config_define_gucs(void)
 							1000, 0, 100000,
 							postmaster_context,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("cacheaside.local_cache_size",
+							gettext_noop("Size of the near-cache: copies of Redis entries in shared memory, served without a round trip to Redis."),
+							gettext_noop("0 turns it off. Needs cacheaside in shared_preload_libraries."),
+							&cacheaside_local_cache_size,
+							64 * 1024, 0, 64 * 1024 * 1024,
+							postmaster_context,
+							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("cacheaside.default_ttl",

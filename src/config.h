@@ -21,6 +21,7 @@ extern int	cacheaside_retry_interval;
 extern int	cacheaside_stats_max;
 extern int	cacheaside_compression; /* a CodecId */
 extern int	cacheaside_compress_min_bytes;
+extern int	cacheaside_local_cache_size;	/* kB */
 
 /* Behaviour settings (any user) */
 extern int	cacheaside_default_ttl;

@@ -159,6 +159,9 @@ typedef struct RedisNode
 	int			port;
 	bool		is_sentinel;
 
+	/* bytes of the pushed message being received (redis_receive) */
+	size_t		push_received;
+
 	/* Cluster nodes only: the per-node back-off and its WARNING */
 	TimestampTz failed_at;		/* last failure, or 0 */
 	bool		warned;			/* the WARNING of this outage was given */
@@ -216,6 +219,8 @@ static RedisConnection rconn;
 
 /* The node the functions below talk to */
 static RedisNode *node = &rconn.nodes[0];
+/* What replies are read into before being fed to hiredis */
+static char recv_chunk[RECV_CHUNK];
 
 static void redis_seterr(RedisError *err, const char *fmt,...) pg_attribute_printf(2, 3);
 
@@ -467,6 +472,7 @@ node_disconnect(RedisNode *n)
 		n->context = NULL;
 	}
 	n->in_request = false;
+	n->push_received = 0;
 }
 
 /*
@@ -1260,6 +1266,7 @@ redis_master_still_named(void)
 	WaitEventSet *waitset = node->waitset;
 	int			sock_pos = node->sock_pos;
 	uint32		sock_events = node->sock_events;
+	size_t		push_received = node->push_received;
 	char		host[MASTER_HOST_MAX + 1];
 	int			port = node->port;
 	char	   *buf = NULL;
@@ -1304,6 +1311,7 @@ redis_master_still_named(void)
 		node->waitset = waitset;
 		node->sock_pos = sock_pos;
 		node->sock_events = sock_events;
+		node->push_received = push_received;
 		redis_set_server(host, port, false);
 		PG_RE_THROW();
 	}
@@ -1313,6 +1321,7 @@ redis_master_still_named(void)
 	node->waitset = waitset;
 	node->sock_pos = sock_pos;
 	node->sock_events = sock_events;
+	node->push_received = push_received;
 	redis_set_server(host, port, false);
 	pfree(buf);
 	if (same)
@@ -1419,25 +1428,24 @@ redis_take_reply(redisReply *reply, RedisReply *dst)
 	freeReplyObject(reply);
 }
 
-/*
- * Send a request and read one reply per command, until the deadline.
- * Reading more than reply_limit bytes in all is an error.  On failure the
- * connection must be dropped by the caller.
- */
-static bool
-redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
-			   TimestampTz deadline, int timeout_ms, RedisError *err)
+/* Bound the arrays the reader may make for replies of reply_limit bytes */
+static void
+redis_bound_reader(size_t reply_limit)
 {
-	size_t		sent = 0;
-	size_t		received = 0;
-	int			nreplies = 0;
-	static char chunk[RECV_CHUNK];
-
-	node->in_request = true;
 	rconn.array_elements_limit = Min(reply_limit / 4, MAX_ARRAY_ELEMENTS);
 #ifdef HIREDIS_READER_MAXELEMENTS
 	node->context->reader->maxelements = rconn.array_elements_limit;
 #endif
+}
+
+/*
+ * Write the whole request, waiting for the socket until the deadline.
+ */
+static bool
+redis_send_all(RedisRequest *req, TimestampTz deadline, int timeout_ms,
+			   RedisError *err)
+{
+	size_t		sent = 0;
 
 	while (sent < (size_t) req->buf.len)
 	{
@@ -1465,26 +1473,60 @@ redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
 			return false;
 		}
 	}
+	return true;
+}
+
+/*
+ * The next complete reply the reader holds, if any (*reply NULL: it needs
+ * more bytes).  False on a protocol error or a reply of a RESP3 type.
+ */
+static bool
+redis_reader_next(void **reply, RedisError *err)
+{
+	*reply = NULL;
+	if (redisReaderGetReply(node->context->reader, reply) != REDIS_OK)
+	{
+		redis_seterr(err, "invalid reply from Redis: %s",
+					 node->context->reader->errstr);
+		return false;
+	}
+	if (*reply != NULL && !reply_is_resp2((redisReply *) *reply))
+	{
+		freeReplyObject(*reply);
+		*reply = NULL;
+		redis_seterr(err, "invalid reply from Redis: a RESP3 type in answer to a RESP2 request");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Send a request and read one reply per command, until the deadline.
+ * Reading more than reply_limit bytes in all is an error.  On failure the
+ * connection must be dropped by the caller.
+ */
+static bool
+redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
+			   TimestampTz deadline, int timeout_ms, RedisError *err)
+{
+	size_t		received = 0;
+	int			nreplies = 0;
+	char	   *chunk = recv_chunk;
+
+	node->in_request = true;
+	redis_bound_reader(reply_limit);
+	if (!redis_send_all(req, deadline, timeout_ms, err))
+		return false;
 
 	while (nreplies < req->ncommands)
 	{
 		void	   *reply = NULL;
 		ssize_t		n;
 
-		if (redisReaderGetReply(node->context->reader, &reply) != REDIS_OK)
-		{
-			redis_seterr(err, "invalid reply from Redis: %s",
-						 node->context->reader->errstr);
+		if (!redis_reader_next(&reply, err))
 			return false;
-		}
 		if (reply != NULL)
 		{
-			if (!reply_is_resp2((redisReply *) reply))
-			{
-				freeReplyObject(reply);
-				redis_seterr(err, "invalid reply from Redis: a RESP3 type in answer to a RESP2 request");
-				return false;
-			}
 			redis_take_reply((redisReply *) reply, &replies[nreplies]);
 			nreplies++;
 			continue;
@@ -1570,6 +1612,22 @@ redis_master_lost(const RedisReply *replies, int nreplies, RedisError *err)
 		}
 	}
 	return false;
+}
+
+/*
+ * With Sentinels, has the master of the open connection been replaced (do
+ * the Sentinels name another one)?  For a connection that does not go
+ * through redis_execute (the near-cache tracker's subscribed one), which
+ * calls this about once a second.  False without Sentinels, without a
+ * connection, or when no Sentinel answers.
+ */
+bool
+redis_master_replaced(void)
+{
+	node = &rconn.nodes[0];
+	if (node->context == NULL || node->in_request || !redis_use_sentinels())
+		return false;
+	return !redis_master_still_named();
 }
 
 /*
@@ -2337,4 +2395,120 @@ redis_execute_master(RedisRequest *req, int master, size_t reply_limit,
 		}
 	}
 	return replies;
+}
+
+
+/* ----------------------------------------------------------------
+ * Messages pushed by Redis (a subscribed connection)
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Send a request on the open connection without reading any reply: for a
+ * connection in the subscribed state, whose replies arrive among the
+ * messages redis_receive reads.  False, with the connection dropped, when
+ * it cannot be sent within cacheaside.command_timeout, or when there is no
+ * connection.
+ */
+bool
+redis_send(RedisRequest *req, RedisError *err)
+{
+	TimestampTz deadline;
+
+	node = &rconn.nodes[0];		/* a subscribed connection: the seed's */
+	if (node->context == NULL)
+	{
+		redis_seterr(err, "not connected to Redis");
+		return false;
+	}
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   cacheaside_command_timeout);
+	if (!redis_send_all(req, deadline, cacheaside_command_timeout, err))
+	{
+		redis_disconnect();
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Read the next message Redis sends on the open connection, waiting until
+ * the deadline.  Returns it in palloc'd memory; NULL when the deadline
+ * passed first (*timed_out, the connection kept, a partial message kept by
+ * the reader) or when the connection failed (the reason in *err, the
+ * connection dropped).  One message may take at most message_limit bytes.
+ * The wait is interruptible and wakes for the process latch, which it
+ * resets after servicing interrupts.
+ */
+RedisReply *
+redis_receive(TimestampTz deadline, size_t message_limit, bool *timed_out,
+			  RedisError *err)
+{
+	*timed_out = false;
+	node = &rconn.nodes[0];		/* a subscribed connection: the seed's */
+	if (node->context == NULL)
+	{
+		redis_seterr(err, "not connected to Redis");
+		return NULL;
+	}
+	redis_bound_reader(message_limit);
+
+	for (;;)
+	{
+		void	   *reply = NULL;
+		ssize_t		n;
+
+		if (!redis_reader_next(&reply, err))
+			break;
+		if (reply != NULL)
+		{
+			RedisReply *message = palloc(sizeof(RedisReply));
+
+			node->push_received = 0;
+			redis_take_reply((redisReply *) reply, message);
+			return message;
+		}
+
+		n = recv(node->context->fd, recv_chunk, RECV_CHUNK, 0);
+		if (n > 0)
+		{
+			node->push_received += n;
+			if (node->push_received > message_limit + RECV_CHUNK)
+			{
+				redis_seterr(err, "message from Redis exceeds %zu bytes",
+							 message_limit);
+				break;
+			}
+			if (redisReaderFeed(node->context->reader, recv_chunk, n) != REDIS_OK)
+			{
+				redis_seterr(err, "could not buffer message from Redis: %s",
+							 node->context->reader->errstr);
+				break;
+			}
+		}
+		else if (n == 0)
+		{
+			redis_seterr(err, "Redis closed the connection");
+			break;
+		}
+		else if (errno == EINTR)
+			continue;
+		else if (errno == EAGAIN || errno == EWOULDBLOCK)
+		{
+			if (!redis_wait(WL_SOCKET_READABLE, deadline))
+			{
+				*timed_out = true;
+				return NULL;
+			}
+		}
+		else
+		{
+			redis_seterr(err, "could not receive from Redis: %s",
+						 strerror(errno));
+			break;
+		}
+	}
+	node->push_received = 0;
+	redis_disconnect();
+	return NULL;
 }

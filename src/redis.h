@@ -15,6 +15,7 @@
 #ifndef CACHEASIDE_REDIS_H
 #define CACHEASIDE_REDIS_H
 
+#include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 
 typedef enum RedisReplyKind
@@ -88,7 +89,11 @@ extern RedisReply *redis_execute_master(RedisRequest *req, int master,
 										size_t reply_limit, RedisError *err);
 extern int	redis_masters(RedisError *err);
 extern bool redis_is_cluster(void);
+extern bool redis_send(RedisRequest *req, RedisError *err);
+extern RedisReply *redis_receive(TimestampTz deadline, size_t message_limit,
+								 bool *timed_out, RedisError *err);
 extern bool redis_ready(void);
+extern bool redis_master_replaced(void);
 extern bool redis_settings_changed(void);
 extern uint64 redis_connections_opened(void);
 extern void redis_disconnect(void);

@@ -9,8 +9,8 @@
  * preloaded).  A row counts calls, hits and misses, stores, the misses
  * that were not stored and the entries found but not served, each by
  * reason (reason.h), waits for another session's fill, early refreshes,
- * time spent in hits and misses, and bytes read from and written to
- * Redis.  Every call adds to exactly one row when it returns: hits +
+ * time spent in hits and misses, bytes read from and written to Redis,
+ * and (since 1.3) the hits served from the near-cache and their time.  Every call adds to exactly one row when it returns: hits +
  * misses = calls, and stores + the misses not stored = misses.
  *
  * The SQL text is kept up to STATS_SQL_MAX bytes; the row is keyed by a
@@ -77,6 +77,8 @@ typedef struct StatsCounters
 	double		wait_time;		/* ms */
 	int64		early_refreshes;
 	double		hit_time;		/* ms, in all */
+	int64		local_hits;		/* hits served from the near-cache */
+	double		local_hit_time; /* ms, in all */
 	double		miss_time;		/* ms, in all */
 	int64		bytes_read;
 	int64		bytes_written;
@@ -278,6 +280,11 @@ stats_record(Oid userid, const char *sql, size_t sqllen,
 	{
 		c->hits++;
 		c->hit_time += elapsed_ms;
+		if (call->local_hit)
+		{
+			c->local_hits++;
+			c->local_hit_time += elapsed_ms;
+		}
 	}
 	else
 	{
@@ -321,8 +328,10 @@ static const CacheReason not_stored_columns[] = {
 	REASON_UNAVAILABLE, REASON_DISABLED
 };
 
-#define STATS_COLUMNS	(3 + 4 + lengthof(not_served_columns) + \
-						 lengthof(not_stored_columns) + 9)
+/* the columns of version 1.2, then those 1.3 appended (near-cache) */
+#define STATS_COLUMNS_1_2	(3 + 4 + lengthof(not_served_columns) + \
+							 lengthof(not_stored_columns) + 9)
+#define STATS_COLUMNS		(STATS_COLUMNS_1_2 + 2)
 
 /*
  * cache_stats(OUT ...) RETURNS SETOF record: one row per database, role
@@ -337,12 +346,14 @@ cache_stats(PG_FUNCTION_ARGS)
 	bool		read_all = has_privs_of_role(userid, ROLE_PG_READ_ALL_STATS);
 	HASH_SEQ_STATUS seq;
 	StatsEntry *entry;
+	int			natts;
 
 	stats_check_enabled();
 	InitMaterializedSRF(fcinfo, 0);
-	if (rsinfo->setDesc->natts != STATS_COLUMNS)
+	natts = rsinfo->setDesc->natts;
+	if (natts != STATS_COLUMNS && natts != STATS_COLUMNS_1_2)
 		elog(ERROR, "cache_stats returns %d columns, expected %d: update the extension",
-			 rsinfo->setDesc->natts, (int) STATS_COLUMNS);
+			 natts, (int) STATS_COLUMNS);
 
 	LWLockAcquire(stats_shared->lock, LW_SHARED);
 	hash_seq_init(&seq, stats_hash);
@@ -390,7 +401,14 @@ cache_stats(PG_FUNCTION_ARGS)
 		values[i++] = Float8GetDatum(c.misses > 0 ? c.miss_time / c.misses : 0.0);
 		values[i++] = Int64GetDatum(c.bytes_read);
 		values[i++] = Int64GetDatum(c.bytes_written);
-		Assert(i == STATS_COLUMNS);
+		Assert(i == STATS_COLUMNS_1_2);
+		if (natts == STATS_COLUMNS)
+		{
+			values[i++] = Int64GetDatum(c.local_hits);
+			values[i++] = Float8GetDatum(c.local_hits > 0 ?
+										 c.local_hit_time / c.local_hits : 0.0);
+		}
+		Assert(i == natts);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	LWLockRelease(stats_shared->lock);

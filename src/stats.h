@@ -15,6 +15,7 @@
 typedef struct CallStats
 {
 	bool		hit;			/* served from the cache */
+	bool		local_hit;		/* served from the near-cache */
 	CacheReason not_served;		/* an entry of the call was found and not
 								 * served, and why; REASON_NONE: no entry */
 	CacheReason not_stored;		/* a miss that was not stored, and why */

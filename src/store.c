@@ -21,6 +21,13 @@
  * Key names come from keyspace.c.  Nothing above this file builds a Redis
  * command or looks at a Redis reply.
  *
+ * The near-cache (nearcache.c) sits in front of Redis: a read looks there
+ * first and a Redis read that finds a value keeps a copy there (with the
+ * key's PTTL, asked in the same round trip); every write, expiry change
+ * and removal removes the copies it touches once Redis has answered,
+ * before it returns.  Copies are the values' exact bytes, decoded by the
+ * same entry_decode, so a near hit is checked as a Redis hit is.
+ *
  * Failure policy.  Reads and writes for cache_aside_query fail open
  * (STORE_FAIL_OPEN): when Redis cannot be used the call goes on without
  * the cache, one WARNING is logged per outage (a LOG line says when it is
@@ -46,6 +53,7 @@
 #include "config.h"
 #include "entry.h"
 #include "keyspace.h"
+#include "nearcache.h"
 #include "redis.h"
 #include "store.h"
 
@@ -263,6 +271,33 @@ store_bad_reply(const char *command, const RedisReply *reply)
 }
 
 
+/*
+ * store_execute for a request that changes the entry under key in Redis:
+ * the near copy of the entry is removed once Redis has answered, or
+ * failed, or an interrupt cut the request short, before this returns (see
+ * "the race of a refill" in nearcache.c).
+ */
+static RedisReply *
+store_execute_changing(RedisRequest *req, size_t reply_limit,
+					   StoreFailMode mode, const StoreKey *key)
+{
+	RedisReply *volatile reply = NULL;
+
+	PG_TRY();
+	{
+		reply = store_execute(req, reply_limit, mode);
+	}
+	PG_CATCH();
+	{
+		nearcache_remove(key->name.data, key->name.len);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	nearcache_remove(key->name.data, key->name.len);
+	return reply;
+}
+
+
 /* ----------------------------------------------------------------
  * Entries
  * ----------------------------------------------------------------
@@ -295,24 +330,60 @@ store_entry_command(RedisRequest *req, const char *command,
  * fingerprints); STORE_ABSENT when it holds none, another program's value,
  * or one too large or malformed; STORE_UNAVAILABLE when Redis could not be
  * used (fail open; STORE_FAIL_ERROR raises an error instead, also for a
- * refusal or an unexpected reply).  *bytes: the size of the value read.
+ * refusal or an unexpected reply).  *bytes: the size of the value read
+ * (from Redis or the near-cache); *local: from the near-cache.
+ *
+ * The near-cache is looked at first, when it may be used (nearcache.c);
+ * otherwise a Redis read that finds a value keeps a copy of it there,
+ * with the expiry PTTL reports in the same round trip.
  */
 StoreReadResult
 store_read(const StoreKey *key, StoreFailMode mode, CacheEntry *entry,
-		   size_t *bytes)
+		   size_t *bytes, bool *local)
 {
 	RedisRequest req;
 	RedisReply *reply;
 	const char *invalid;
+	bool		near = nearcache_usable();
+	uint64		generation = 0;
 
 	*bytes = 0;
+	*local = false;
+	if (near)
+	{
+		size_t		len;
+		char	   *value = nearcache_get(key->name.data, key->name.len, &len);
+
+		if (value != NULL)
+		{
+			if (len <= (size_t) cacheaside_max_value_bytes &&
+				entry_decode(value, len, (size_t) cacheaside_max_value_bytes,
+							 entry) == NULL)
+			{
+				*local = true;
+				*bytes = len;
+				return STORE_FOUND;
+			}
+			nearcache_remove(key->name.data, key->name.len);
+			pfree(value);
+		}
+		/* before the read: see "the race of a refill" in nearcache.c */
+		generation = nearcache_generation(key->name.data, key->name.len);
+	}
+
 	store_entry_command(&req, "GETRANGE", key, 2);
 	redis_arg_str(&req, "0");
 	/* at most one byte more than an entry may have: tells "too big" */
 	redis_arg_int(&req, cacheaside_max_value_bytes);
+	if (near)
+	{
+		redis_command_key(&req, 2, key->name.data, key->name.len);
+		redis_arg_str(&req, "PTTL");
+		redis_arg(&req, key->name.data, key->name.len);
+	}
 
 	reply = store_execute(&req, (size_t) cacheaside_max_value_bytes + 1 +
-						  REPLY_FRAMING, mode);
+						  REPLY_FRAMING * 2, mode);
 	if (reply == NULL)
 		return STORE_UNAVAILABLE;
 
@@ -340,10 +411,19 @@ store_read(const StoreKey *key, StoreFailMode mode, CacheEntry *entry,
 		return STORE_ABSENT;
 	}
 
+	/* the copy first: decoding writes into the value */
+	if (near && reply[1].kind == REDIS_KIND_INTEGER && reply[1].integer > 0)
+		nearcache_put(key->name.data, key->name.len, reply->str, reply->len,
+					  TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												  reply[1].integer),
+					  generation);
+
 	invalid = entry_decode(reply->str, reply->len,
 						   (size_t) cacheaside_max_value_bytes, entry);
 	if (invalid != NULL)
 	{
+		if (near)
+			nearcache_remove(key->name.data, key->name.len);
 		elog(DEBUG1, "cacheaside: ignoring entry \"%s\": %s",
 			 key->name.data, invalid);
 		return STORE_ABSENT;
@@ -395,7 +475,8 @@ store_write(const StoreKey *key, const CacheEntry *entry, int ttl,
 	if (stored.codec != CODEC_NONE)
 		pfree((char *) stored.data);
 
-	reply = store_execute(&req, SMALL_REPLY_LIMIT, STORE_FAIL_OPEN);
+	reply = store_execute_changing(&req, SMALL_REPLY_LIMIT, STORE_FAIL_OPEN,
+								   key);
 	if (reply == NULL)
 		return REASON_UNAVAILABLE;
 	if (reply->kind != REDIS_KIND_STATUS)
@@ -513,7 +594,9 @@ store_set_ttl(const StoreKey *key, int32 ttl)
 	store_entry_command(&req, "EXPIRE", key, 1);
 	redis_arg_int(&req, ttl);
 	req.confirm_master = true;
-	reply = store_execute(&req, SMALL_REPLY_LIMIT, STORE_FAIL_ERROR);
+	/* the near copy goes: the next read keeps one with the new expiry */
+	reply = store_execute_changing(&req, SMALL_REPLY_LIMIT, STORE_FAIL_ERROR,
+								   key);
 	if (reply->kind != REDIS_KIND_INTEGER)
 		store_bad_reply("EXPIRE", reply);
 	return reply->integer == 1;
@@ -674,8 +757,8 @@ store_remove_matching_on(int master, const StringInfo match, bool cluster)
  * entries removed (each counted once, even if SCAN returns it twice).
  * Fails with an error.
  */
-int64
-store_remove_matching(const char *pattern, size_t len)
+static int64
+store_unlink_matching(const char *pattern, size_t len)
 {
 	StringInfoData match;
 	int			nmasters;
@@ -699,8 +782,8 @@ store_remove_matching(const char *pattern, size_t len)
  * UNLINK, in one round trip.  Returns how many there were.  Fails with an
  * error.
  */
-int64
-store_remove_keys(List *caller_keys)
+static int64
+store_unlink_keys(List *caller_keys)
 {
 	RedisRequest req;
 	RedisReply *replies;
@@ -758,5 +841,86 @@ store_remove_keys(List *caller_keys)
 			store_bad_reply("UNLINK", &replies[i]);
 		removed += replies[i].integer;
 	}
+	return removed;
+}
+
+/* Remove the near copies of the entries whose keys match pattern */
+static void
+store_near_remove_matching(const char *pattern, size_t len)
+{
+	StringInfoData match;
+
+	if (!nearcache_enabled())
+		return;
+	initStringInfo(&match);
+	keyspace_entry_pattern(&match, pattern, len);
+	nearcache_remove_matching(match.data, match.len);
+	pfree(match.data);
+}
+
+/* Remove the near copies of the entries under the callers' keys */
+static void
+store_near_remove_keys(List *caller_keys)
+{
+	ListCell   *lc;
+
+	if (!nearcache_enabled())
+		return;
+	foreach(lc, caller_keys)
+	{
+		text	   *caller_key = lfirst(lc);
+		StringInfoData rkey;
+
+		initStringInfo(&rkey);
+		keyspace_entry_key(&rkey, VARDATA_ANY(caller_key),
+						   VARSIZE_ANY_EXHDR(caller_key));
+		nearcache_remove(rkey.data, rkey.len);
+		pfree(rkey.data);
+	}
+}
+
+/*
+ * Remove the entries whose keys match the Redis glob pattern (see
+ * store_unlink_matching), then their near copies, also when Redis fails.
+ */
+int64
+store_remove_matching(const char *pattern, size_t len)
+{
+	int64		removed = 0;
+
+	PG_TRY();
+	{
+		removed = store_unlink_matching(pattern, len);
+	}
+	PG_CATCH();
+	{
+		store_near_remove_matching(pattern, len);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	store_near_remove_matching(pattern, len);
+	return removed;
+}
+
+/*
+ * Remove the entries under the callers' keys (see store_unlink_keys),
+ * then their near copies, also when Redis fails.
+ */
+int64
+store_remove_keys(List *caller_keys)
+{
+	int64		removed = 0;
+
+	PG_TRY();
+	{
+		removed = store_unlink_keys(caller_keys);
+	}
+	PG_CATCH();
+	{
+		store_near_remove_keys(caller_keys);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	store_near_remove_keys(caller_keys);
 	return removed;
 }

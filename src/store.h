@@ -43,7 +43,8 @@ extern bool store_backing_off(void);
 extern TimestampTz store_retry_at(void);
 extern char *store_server_version(void);
 extern StoreReadResult store_read(const StoreKey *key, StoreFailMode mode,
-								  CacheEntry *entry, size_t *bytes);
+								  CacheEntry *entry, size_t *bytes,
+								  bool *local);
 extern CacheReason store_write(const StoreKey *key, const CacheEntry *entry,
 							   int ttl, size_t *bytes);
 extern int64 store_remove_matching(const char *pattern, size_t len);

@@ -29,6 +29,14 @@ Creates table t (id int, v text) holding (1, 'one') and (2, 'two'), and
 returns the JSON text cache_aside_query gives for
 C<SELECT * FROM t ORDER BY id>.
 
+=item near_cache_off_wait(NODE)
+
+Waits (polling, up to 30 s) until the node's near-cache is not used any
+more: its tracker is out of step with Redis, or was last in step over the
+2 s sync bound ago (or there is no near-cache).  After Redis is stopped or
+frozen, this is how long near hits may go on.  Returns true when it
+happened.
+
 =back
 
 =cut
@@ -41,7 +49,7 @@ use warnings;
 use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 
-our @EXPORT = qw(cacheaside_node create_two_rows);
+our @EXPORT = qw(cacheaside_node create_two_rows near_cache_off_wait);
 
 sub cacheaside_node
 {
@@ -63,6 +71,20 @@ sub create_two_rows
 		INSERT INTO t VALUES (1, 'one'), (2, 'two');
 	});
 	return qq{[{"id":1,"v":"one"}, \n {"id":2,"v":"two"}]};
+}
+
+sub near_cache_off_wait
+{
+	my ($node) = @_;
+	for (1 .. 300)
+	{
+		return 1
+		  if $node->safe_psql('postgres',
+			q{SELECT coalesce(local_cache_synced < clock_timestamp() - interval '2 s', true) FROM cache_status()}
+		  ) eq 't';
+		select(undef, undef, undef, 0.1);
+	}
+	return 0;
 }
 
 1;

@@ -125,6 +125,9 @@ is(call(), $rows_v1, 'second call (hit) returns the cached rows, not the new one
 note 'Redis stopped: calls fall back to the database';
 
 $redis->stop;
+# the near-cache's copy is served until its tracker is out of step with
+# Redis (at once here, on the closed connection; 012_nearcache.pl)
+ok(near_cache_off_wait($node), 'the near-cache is not used any more');
 
 my ($ret, $lines, $stderr, $elapsed) = calls_in_one_session($n_calls);
 note sprintf('%d calls with Redis stopped took %.3f s in one session',
@@ -201,6 +204,9 @@ my $rows_v3 = truth();
 isnt(call(), $rows_v3, 'before the freeze, the stale entry is a hit');
 
 $redis->freeze;
+# near hits go on until the tracker misses its PING's answer, within the
+# near-cache's sync bound (012_nearcache.pl)
+ok(near_cache_off_wait($node), 'the near-cache is not used any more');
 ($ret, $lines, $stderr, $elapsed) = calls_in_one_session($n_calls);
 $redis->thaw;
 note sprintf('%d calls with Redis frozen took %.3f s in one session',

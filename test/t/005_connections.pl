@@ -28,11 +28,12 @@ my $node = cacheaside_node('connections',
 	$redis->pg_conf . "cacheaside.retry_interval = 0\n");
 my $rows = create_two_rows($node);
 
-# clients of Redis other than redis-cli asking
+# clients of Redis other than redis-cli asking and the near-cache's tracker
+# (a background worker with a connection of its own, 012_nearcache.pl)
 sub redis_clients
 {
 	my @lines = split /\n/, $redis->cli('CLIENT', 'LIST');
-	return scalar grep { !/cmd=client/ } @lines;
+	return scalar grep { !/cmd=client/ && !/name=cacheaside-tracker / } @lines;
 }
 
 # wait (up to 10 s) until Redis has $want clients; returns how many it has

@@ -56,6 +56,9 @@ cacheaside.host = '127.0.0.1'
 cacheaside.port = $port
 cacheaside.retry_interval = 0
 cacheaside.command_timeout = 500
+# the near-cache's tracker would be one more client of the fake server,
+# whose connections are counted here (012_nearcache.pl tests the tracker)
+cacheaside.local_cache_size = 0
 });
 my $rows = create_two_rows($node);
 

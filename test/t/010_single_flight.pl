@@ -350,7 +350,7 @@ is( $node->safe_psql(
 	'two sessions at once ran it, neither waited');
 
 is($node->safe_psql('postgres',
-	"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Extension'"),
+	"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Extension' AND backend_type = 'client backend'"),
 	'0', 'nobody is left waiting');
 is($node->safe_psql('postgres', 'SELECT fills_in_progress FROM cache_status()'),
 	'0', 'no fill is left in the shared table');

@@ -273,6 +273,12 @@ nearcache_target_hash(void)
 											  strlen(cacheaside_key_prefix), 1));
 	h = hash_combine64(h, (uint64) cacheaside_port);
 	h = hash_combine64(h, (uint64) cacheaside_database);
+	h = hash_combine64(h, hash_bytes_extended((const unsigned char *) cacheaside_sentinels,
+											  strlen(cacheaside_sentinels), 2));
+	h = hash_combine64(h, hash_bytes_extended((const unsigned char *) cacheaside_sentinel_master,
+											  strlen(cacheaside_sentinel_master), 3));
+	h = hash_combine64(h, hash_bytes_extended((const unsigned char *) cacheaside_password_file,
+											  strlen(cacheaside_password_file), 4));
 	return h | 1;				/* never 0 */
 }
 
@@ -862,6 +868,9 @@ glob_element_match(const char *p, size_t plen, char c, size_t *elen)
 				unsigned char lo = (unsigned char) p[i];
 				unsigned char hi = (unsigned char) p[i + 2];
 				unsigned char uc = (unsigned char) c;
+				signed char slo = (signed char) p[i];
+				signed char shi = (signed char) p[i + 2];
+				signed char sc = (signed char) c;
 
 				if (lo > hi)
 				{
@@ -870,7 +879,21 @@ glob_element_match(const char *p, size_t plen, char c, size_t *elen)
 					lo = hi;
 					hi = t;
 				}
-				if (uc >= lo && uc <= hi)
+				if (slo > shi)
+				{
+					signed char t = slo;
+
+					slo = shi;
+					shi = t;
+				}
+
+				/*
+				 * Redis compares the bytes of a range as (signed) char:
+				 * with bytes above 127 the two readings differ.  A copy
+				 * removed in excess costs a Redis hit, one left behind
+				 * would be served: match under either.
+				 */
+				if ((uc >= lo && uc <= hi) || (sc >= slo && sc <= shi))
 					match = true;
 				i += 3;
 			}

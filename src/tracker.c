@@ -221,12 +221,23 @@ tracker_invalidate(const RedisReply *payload)
 		nearcache_flush();
 		return;
 	}
+	/* anything not understood: forget everything, to be safe */
 	if (payload->kind != REDIS_KIND_ARRAY)
+	{
+		nearcache_flush();
 		return;
+	}
 	for (int i = 0; i < payload->nelements; i++)
+	{
 		if (payload->elements[i].kind == REDIS_KIND_STRING)
 			nearcache_remove(payload->elements[i].str,
 							 payload->elements[i].len);
+		else
+		{
+			nearcache_flush();
+			return;
+		}
+	}
 }
 
 /*

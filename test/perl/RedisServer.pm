@@ -85,7 +85,8 @@ C<config> (text of a configuration file the server is started with, which
 it may rewrite: Sentinels do),
 C<sentinel> (true: run as a Redis Sentinel, which needs C<config>),
 C<cluster> (true: run with cluster mode enabled, its nodes file in its
-directory, a node timeout of 2 s and cluster-require-full-coverage off;
+directory, its bus on a free port of its own (not port + 10000, which may
+be taken), a node timeout of 2 s and cluster-require-full-coverage off;
 see C<create_cluster>).
 
 =cut
@@ -106,6 +107,8 @@ sub new
 		config => $params{config},
 		sentinel => $params{sentinel} // 0,
 		cluster => $params{cluster} // 0,
+		# the cluster bus port: a free port of its own, not port + 10000
+		cluster_port => ($params{cluster} ? PostgreSQL::Test::Cluster::get_free_port() : undef),
 		pid => undef,
 		frozen => 0,
 		owner => $$,
@@ -151,6 +154,7 @@ sub start
 		($self->{cluster}
 			? ('--cluster-enabled' => 'yes',
 				'--cluster-config-file' => "$self->{dir}/nodes.conf",
+				'--cluster-port' => $self->{cluster_port},
 				'--cluster-node-timeout' => '2000',
 				'--cluster-require-full-coverage' => 'no')
 			: ()),

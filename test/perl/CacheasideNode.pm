@@ -37,6 +37,12 @@ more: its tracker is out of step with Redis, or was last in step over the
 frozen, this is how long near hits may go on.  Returns true when it
 happened.
 
+=item wait_for(WHAT, SECONDS, CODE)
+
+Calls CODE every 50 ms until it returns true (returns 1), at most SECONDS
+seconds (returns 0, with a diag naming WHAT).  A bound that only catches
+hangs, never a timing assertion.
+
 =back
 
 =cut
@@ -48,8 +54,10 @@ use warnings;
 
 use Exporter 'import';
 use PostgreSQL::Test::Cluster;
+use Test::More;
+use Time::HiRes qw(time usleep);
 
-our @EXPORT = qw(cacheaside_node create_two_rows near_cache_off_wait);
+our @EXPORT = qw(cacheaside_node create_two_rows near_cache_off_wait wait_for);
 
 sub cacheaside_node
 {
@@ -84,6 +92,19 @@ sub near_cache_off_wait
 		  ) eq 't';
 		select(undef, undef, undef, 0.1);
 	}
+	return 0;
+}
+
+sub wait_for
+{
+	my ($what, $seconds, $code) = @_;
+	my $deadline = time() + $seconds;
+	while (time() < $deadline)
+	{
+		return 1 if $code->();
+		usleep(50_000);
+	}
+	diag("gave up waiting ${seconds}s for: $what");
 	return 0;
 }
 

@@ -33,20 +33,6 @@ my $replica = RedisServer->new(
 	name => 'replica',
 	extra_args => [ '--replicaof', $master->host, $master->port ]);
 
-# poll CODE every 50 ms until it returns true, at most SECONDS
-sub wait_for
-{
-	my ($what, $seconds, $code) = @_;
-	my $deadline = time() + $seconds;
-	while (time() < $deadline)
-	{
-		return 1 if $code->();
-		usleep(50_000);
-	}
-	diag("gave up waiting ${seconds}s for: $what");
-	return 0;
-}
-
 ok( wait_for(
 		'the replica to sync', 60,
 		sub { $replica->cli('INFO', 'replication') =~ /master_link_status:up/ }

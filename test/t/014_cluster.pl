@@ -35,20 +35,6 @@ use RedisServer;
 my @masters = map { RedisServer->new(name => "node$_", cluster => 1) } 1 .. 3;
 RedisServer::create_cluster(@masters);
 
-# poll CODE every 50 ms until it returns true, at most SECONDS
-sub wait_for
-{
-	my ($what, $seconds, $code) = @_;
-	my $deadline = time() + $seconds;
-	while (time() < $deadline)
-	{
-		return 1 if $code->();
-		usleep(50_000);
-	}
-	diag("gave up waiting ${seconds}s for: $what");
-	return 0;
-}
-
 my $node = cacheaside_node(
 	'cluster',
 	"shared_preload_libraries = 'cacheaside'\n"

@@ -34,19 +34,6 @@ use Time::HiRes qw(time usleep);
 use CacheasideNode;
 use RedisServer;
 
-sub wait_for
-{
-	my ($what, $seconds, $code) = @_;
-	my $deadline = time() + $seconds;
-	while (time() < $deadline)
-	{
-		return 1 if $code->();
-		usleep(50_000);
-	}
-	diag("gave up waiting ${seconds}s for: $what");
-	return 0;
-}
-
 my $master = RedisServer->new(name => 'master');
 my $replica = RedisServer->new(
 	name => 'replica',

@@ -53,6 +53,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
@@ -223,6 +224,7 @@ static RedisNode *node = &rconn.nodes[0];
 static char recv_chunk[RECV_CHUNK];
 
 static void redis_seterr(RedisError *err, const char *fmt,...) pg_attribute_printf(2, 3);
+static void redis_subscribers_close(void);
 
 /*
  * The array constructor of the reader: refuses arrays nested deeper than
@@ -483,6 +485,7 @@ redis_disconnect(void)
 {
 	for (int i = 0; i < MAX_NODES; i++)
 		node_disconnect(&rconn.nodes[i]);
+	redis_subscribers_close();
 }
 
 static void
@@ -2511,4 +2514,374 @@ redis_receive(TimestampTz deadline, size_t message_limit, bool *timed_out,
 	node->push_received = 0;
 	redis_disconnect();
 	return NULL;
+}
+
+
+/* ----------------------------------------------------------------
+ * Subscribed connections to every master (the near-cache tracker)
+ *
+ * Client-side caching is per server: a connection tracking keys hears of
+ * the changes made on its own server only.  To follow a Redis Cluster the
+ * tracker needs one tracking, subscribed connection per master.  Those
+ * are not the node table's connections: a subscribed connection answers
+ * nothing but PING and (UN)SUBSCRIBE, so redis_execute must never pick
+ * one (to reload the slot map, say).  They live in their own table,
+ * subscribed[], opened together for the masters of a freshly loaded slot
+ * map, with the handshake of any node (AUTH, SELECT), and read together:
+ * redis_subscribers_receive waits on all their sockets at once.
+ *
+ * With one server (or the master Sentinels name) there is one subscriber,
+ * and it is the seed's own connection (nodes[0]), used through
+ * redis_execute, redis_send and redis_receive as before.
+ *
+ * Nothing here follows the cluster's changes: the caller compares
+ * redis_slot_map_hash() with the one it started from and opens the
+ * subscribers again when it differs.
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * The subscribed connections of a cluster (nsubscribed of them), and a
+ * wait event set on all their sockets; subscribed_cluster false: the one
+ * subscriber is nodes[0].
+ */
+static RedisNode subscribed[REDIS_MAX_SUBSCRIBED];
+static int	nsubscribed = 0;
+static bool subscribed_cluster = false;
+static WaitEventSet *subscribed_waitset = NULL;
+
+/* Close the subscribed connections of a cluster, if any */
+static void
+redis_subscribers_close(void)
+{
+	if (subscribed_waitset != NULL)
+	{
+		FreeWaitEventSet(subscribed_waitset);
+		subscribed_waitset = NULL;
+	}
+	for (int i = 0; i < REDIS_MAX_SUBSCRIBED; i++)
+		node_disconnect(&subscribed[i]);
+	nsubscribed = 0;
+	subscribed_cluster = false;
+}
+
+/* The address of subscriber sub, for messages */
+static void
+redis_subscriber_seterr(RedisError *err, int sub)
+{
+	char		msg[sizeof(err->msg)];
+
+	strlcpy(msg, err->msg, sizeof(msg));
+	redis_seterr(err, "Redis Cluster master %s:%d: %s",
+				 subscribed[sub].host, subscribed[sub].port, msg);
+}
+
+/*
+ * Open the connections to subscribe on: with a Redis Cluster one per
+ * master of the slot map, loaded afresh (redis_masters), at most
+ * REDIS_MAX_SUBSCRIBED; else nodes[0] serves (it is opened by the first
+ * redis_subscriber_execute).  Returns how many subscribers there are, or -1
+ * with err set (nothing stays open then).
+ */
+int
+redis_subscribers_open(RedisError *err)
+{
+	int			n;
+
+	redis_subscribers_close();
+	n = redis_masters(err);
+	if (n < 0)
+		return -1;
+	if (!redis_is_cluster())
+	{
+		nsubscribed = 1;
+		return 1;
+	}
+	if (n > REDIS_MAX_SUBSCRIBED)
+	{
+		redis_seterr(err, "the Redis Cluster has %d masters, more than the %d the near-cache can follow",
+					 n, REDIS_MAX_SUBSCRIBED);
+		return -1;
+	}
+
+	for (int i = 0; i < n; i++)
+	{
+		RedisNode  *m = &rconn.nodes[rconn.masters[i]];
+		bool		ok;
+
+		memset(&subscribed[i], 0, sizeof(RedisNode));
+		subscribed[i].known = true;
+		strlcpy(subscribed[i].host, m->host, sizeof(subscribed[i].host));
+		subscribed[i].port = m->port;
+		subscribed[i].sock_pos = -1;
+		node = &subscribed[i];
+		ok = redis_connect(err);
+		node = &rconn.nodes[0];
+		if (!ok)
+		{
+			redis_subscriber_seterr(err, i);
+			redis_subscribers_close();
+			return -1;
+		}
+	}
+
+#if PG_VERSION_NUM >= 170000
+	subscribed_waitset = CreateWaitEventSet(NULL, n + 2);
+#else
+	subscribed_waitset = CreateWaitEventSet(TopMemoryContext, n + 2);
+#endif
+	AddWaitEventToSet(subscribed_waitset, WL_LATCH_SET, PGINVALID_SOCKET,
+					  MyLatch, NULL);
+	AddWaitEventToSet(subscribed_waitset, WL_EXIT_ON_PM_DEATH,
+					  PGINVALID_SOCKET, NULL, NULL);
+	for (int i = 0; i < n; i++)
+		AddWaitEventToSet(subscribed_waitset, WL_SOCKET_READABLE,
+						  subscribed[i].context->fd, NULL, NULL);
+	nsubscribed = n;
+	subscribed_cluster = true;
+	return n;
+}
+
+/*
+ * redis_execute on subscriber sub, before it subscribes (CLIENT ID, CLIENT
+ * TRACKING, SUBSCRIBE).  On a cluster master the connection is never
+ * reopened: CLIENT TRACKING must name the id of the very connection that
+ * asked CLIENT ID.  NULL with err set on failure (the connection closed).
+ */
+RedisReply *
+redis_subscriber_execute(int sub, RedisRequest *req, size_t reply_limit,
+						 RedisError *err)
+{
+	RedisReply *replies;
+	TimestampTz deadline;
+	bool		ok;
+
+	if (!subscribed_cluster)
+		return redis_execute(req, reply_limit, err);
+
+	err->msg[0] = '\0';
+	err->retryable = false;
+	err->node_only = false;
+	err->node_first = false;
+	Assert(sub >= 0 && sub < nsubscribed);
+	if (subscribed[sub].context == NULL || subscribed[sub].in_request)
+	{
+		redis_seterr(err, "not connected to Redis");
+		redis_subscriber_seterr(err, sub);
+		return NULL;
+	}
+	replies = palloc0(sizeof(RedisReply) * req->ncommands);
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   cacheaside_command_timeout);
+	node = &subscribed[sub];
+	ok = redis_exchange(req, replies, reply_limit, deadline,
+						cacheaside_command_timeout, err);
+	if (!ok)
+		node_disconnect(node);
+	node = &rconn.nodes[0];
+	if (!ok)
+	{
+		redis_subscriber_seterr(err, sub);
+		pfree(replies);
+		return NULL;
+	}
+	return replies;
+}
+
+/*
+ * redis_send on subscriber sub: a request whose replies arrive among the
+ * messages (PING on a subscribed connection).
+ */
+bool
+redis_subscriber_send(int sub, RedisRequest *req, RedisError *err)
+{
+	TimestampTz deadline;
+	bool		ok;
+
+	if (!subscribed_cluster)
+		return redis_send(req, err);
+
+	Assert(sub >= 0 && sub < nsubscribed);
+	if (subscribed[sub].context == NULL)
+	{
+		redis_seterr(err, "not connected to Redis");
+		redis_subscriber_seterr(err, sub);
+		return false;
+	}
+	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+										   cacheaside_command_timeout);
+	node = &subscribed[sub];
+	ok = redis_send_all(req, deadline, cacheaside_command_timeout, err);
+	node = &rconn.nodes[0];
+	if (!ok)
+	{
+		redis_subscriber_seterr(err, sub);
+		redis_subscribers_close();
+	}
+	return ok;
+}
+
+/*
+ * Read subscriber sub's next message if its bytes are at hand, without
+ * waiting: true with *message set (NULL: none complete yet); false with
+ * err set when the connection failed.
+ */
+static bool
+subscriber_take(int sub, size_t message_limit, RedisReply **message,
+				RedisError *err)
+{
+	RedisNode  *n = &subscribed[sub];
+
+	*message = NULL;
+	node = n;
+	redis_bound_reader(message_limit);
+	for (;;)
+	{
+		void	   *reply = NULL;
+		ssize_t		got;
+
+		if (!redis_reader_next(&reply, err))
+			break;
+		if (reply != NULL)
+		{
+			*message = palloc(sizeof(RedisReply));
+			n->push_received = 0;
+			node = &rconn.nodes[0];
+			redis_take_reply((redisReply *) reply, *message);
+			return true;
+		}
+
+		got = recv(n->context->fd, recv_chunk, RECV_CHUNK, 0);
+		if (got > 0)
+		{
+			n->push_received += got;
+			if (n->push_received > message_limit + RECV_CHUNK)
+			{
+				redis_seterr(err, "message from Redis exceeds %zu bytes",
+							 message_limit);
+				break;
+			}
+			if (redisReaderFeed(n->context->reader, recv_chunk, got) != REDIS_OK)
+			{
+				redis_seterr(err, "could not buffer message from Redis: %s",
+							 n->context->reader->errstr);
+				break;
+			}
+		}
+		else if (got == 0)
+		{
+			redis_seterr(err, "Redis closed the connection");
+			break;
+		}
+		else if (errno == EINTR)
+			continue;
+		else if (errno == EAGAIN || errno == EWOULDBLOCK)
+		{
+			node = &rconn.nodes[0];
+			return true;
+		}
+		else
+		{
+			redis_seterr(err, "could not receive from Redis: %s",
+						 strerror(errno));
+			break;
+		}
+	}
+	node = &rconn.nodes[0];
+	return false;
+}
+
+/*
+ * redis_receive on every subscriber at once: the next message any of them
+ * sends, with *sub saying which, waiting until the deadline.  NULL when
+ * the deadline passed first (*timed_out), or when a connection failed
+ * (err set, naming the master; every subscriber closed).
+ */
+RedisReply *
+redis_subscribers_receive(TimestampTz deadline, size_t message_limit,
+						  int *sub, bool *timed_out, RedisError *err)
+{
+	*timed_out = false;
+	*sub = 0;
+	if (!subscribed_cluster)
+		return redis_receive(deadline, message_limit, timed_out, err);
+
+	for (;;)
+	{
+		long		timeout;
+		WaitEvent	occurred;
+
+		for (int i = 0; i < nsubscribed; i++)
+		{
+			RedisReply *message;
+
+			*sub = i;
+			if (subscribed[i].context == NULL)
+			{
+				redis_seterr(err, "not connected to Redis");
+				redis_subscriber_seterr(err, i);
+				redis_subscribers_close();
+				return NULL;
+			}
+			if (!subscriber_take(i, message_limit, &message, err))
+			{
+				redis_subscriber_seterr(err, i);
+				redis_subscribers_close();
+				return NULL;
+			}
+			if (message != NULL)
+				return message;
+		}
+
+		timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+												  deadline);
+		if (timeout <= 0)
+		{
+			*timed_out = true;
+			return NULL;
+		}
+		if (WaitEventSetWait(subscribed_waitset, timeout, &occurred, 1,
+							 PG_WAIT_EXTENSION) > 0 &&
+			(occurred.events & WL_LATCH_SET))
+		{
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+}
+
+/*
+ * A hash of the slot map (each slot's master, by address): a caller that
+ * follows the masters compares it with the one it started from.  0 when
+ * the server is not known to be a cluster.
+ */
+uint64
+redis_slot_map_hash(void)
+{
+	uint64		h = 0;
+	int			prev = -2;
+
+	if (!redis_is_cluster())
+		return 0;
+	for (int s = 0; s < CLUSTER_SLOTS; s++)
+	{
+		int			n = rconn.slots[s];
+		const RedisNode *nd;
+
+		if (n == prev)
+			continue;
+		prev = n;
+		/* a range starts: its first slot and its master */
+		h = hash_combine64(h, (uint64) s);
+		if (n < 0)
+		{
+			h = hash_combine64(h, UINT64CONST(0xffff));
+			continue;
+		}
+		nd = &rconn.nodes[n];
+		h = hash_combine64(h, hash_bytes_extended((const unsigned char *) nd->host,
+												  strlen(nd->host), 0));
+		h = hash_combine64(h, (uint64) nd->port);
+	}
+	return h | 1;				/* never 0 */
 }

@@ -92,6 +92,24 @@ extern bool redis_is_cluster(void);
 extern bool redis_send(RedisRequest *req, RedisError *err);
 extern RedisReply *redis_receive(TimestampTz deadline, size_t message_limit,
 								 bool *timed_out, RedisError *err);
+
+/*
+ * Subscribed connections: one per master of a Redis Cluster (at most
+ * REDIS_MAX_SUBSCRIBED), or the one connection to a single server
+ */
+#define REDIS_MAX_SUBSCRIBED	16
+extern int	redis_subscribers_open(RedisError *err);
+extern RedisReply *redis_subscriber_execute(int sub, RedisRequest *req,
+											size_t reply_limit,
+											RedisError *err);
+extern bool redis_subscriber_send(int sub, RedisRequest *req,
+								  RedisError *err);
+extern RedisReply *redis_subscribers_receive(TimestampTz deadline,
+											 size_t message_limit, int *sub,
+											 bool *timed_out,
+											 RedisError *err);
+extern uint64 redis_slot_map_hash(void);
+
 extern bool redis_ready(void);
 extern bool redis_master_replaced(void);
 extern bool redis_settings_changed(void);

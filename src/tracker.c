@@ -10,7 +10,7 @@
  * reaches the near-cache through this worker, registered when the library
  * is preloaded and cacheaside.local_cache_size is above 0.
  *
- * Protocol.  One connection, RESP2, using Redis's client-side caching in
+ * Protocol.  One connection per server (see "Redis Cluster" below), RESP2, using Redis's client-side caching in
  * broadcasting mode, redirected to itself:
  *
  *	CLIENT SETNAME cacheaside-tracker			for CLIENT LIST
@@ -42,6 +42,31 @@
  * others is seen within that bound, whatever happens to Redis, the network
  * or this worker.
 
+ * Redis Cluster.  Client-side caching is per server: a connection hears
+ * of the changes made on its own node only.  So with a cluster the worker
+ * opens one such connection per master of the slot map (CLUSTER SLOTS,
+ * loaded and checked by redis.c), at most REDIS_MAX_SUBSCRIBED, each set
+ * up as above (its own CLIENT ID, tracking redirected to itself,
+ * subscribed).  PINGs go out in rounds, one on every master; a round is
+ * answered when every master answered its PING, and the rule above holds
+ * master by master, so when a round is answered every change made on any
+ * master before the previous round was sent has been applied: that time
+ * is "synced".  The near-cache is in step only while all masters are
+ * (one sync time for every key, not one per master): which master owns a
+ * key changes with the map, and a copy is served only when no master the
+ * key may have lived on could have a change not yet heard.
+ *
+ * The masters followed must stay the masters: each round first loads the
+ * slot map again (on a connection of redis.c's node table, never on a
+ * subscribed one) and compares it with the map tracking started from.
+ * Any difference (slots moved by a reshard, a master added, removed or
+ * failed over) is handled as a failure below: flush, and tracking starts
+ * again on the new masters.  A master that received slots did not track
+ * their keys before (broadcasting mode tracks them from subscription on),
+ * so the flush is needed, not just cautious.  Since a round's map is read
+ * after the previous round was sent, a change of masters before that time
+ * is always seen before that time becomes "synced".
+ *
  * Failures.  On any error, unexpected message, missing PONG within
  * TRACKER_PING_TIMEOUT_MS, or change of the connection settings (on
  * SIGHUP), the worker marks itself out of step (backends stop using the
@@ -117,28 +142,15 @@ tracker_at_exit(int code, Datum arg)
 }
 
 /*
- * Set up tracking on a new connection: CLIENT ID, then CLIENT TRACKING
- * and SUBSCRIBE in one round trip.  False with the reason in *err.
+ * Set up tracking on subscriber sub: CLIENT ID, then CLIENT TRACKING and
+ * SUBSCRIBE in one round trip.  False with the reason in *err.
  */
 static bool
-tracker_follow(RedisError *err)
+tracker_follow_one(int sub, RedisError *err)
 {
 	RedisRequest req;
 	RedisReply *reply;
 	long long	id;
-
-	/*
-	 * CLIENT TRACKING is per server, and this worker follows one: with a
-	 * Redis Cluster the near-cache is not used (never in step).
-	 */
-	if (redis_masters(err) < 0)
-		return false;
-	if (redis_is_cluster())
-	{
-		snprintf(err->msg, sizeof(err->msg),
-				 "cacheaside.host is a node of a Redis Cluster: the near-cache is not used");
-		return false;
-	}
 
 	redis_request_init(&req);
 	redis_command(&req, 3);
@@ -148,7 +160,7 @@ tracker_follow(RedisError *err)
 	redis_command(&req, 2);
 	redis_arg_str(&req, "CLIENT");
 	redis_arg_str(&req, "ID");
-	reply = redis_execute(&req, 2048, err);
+	reply = redis_subscriber_execute(sub, &req, 2048, err);
 	redis_request_free(&req);
 	if (reply == NULL)
 		return false;
@@ -173,7 +185,7 @@ tracker_follow(RedisError *err)
 	redis_command(&req, 2);
 	redis_arg_str(&req, "SUBSCRIBE");
 	redis_arg_str(&req, TRACKER_CHANNEL);
-	reply = redis_execute(&req, 4096, err);
+	reply = redis_subscriber_execute(sub, &req, 4096, err);
 	redis_request_free(&req);
 	if (reply == NULL)
 		return false;
@@ -194,9 +206,51 @@ tracker_follow(RedisError *err)
 	return true;
 }
 
-/* Send a PING on the subscribed connection */
+/*
+ * Set up tracking on every master: one subscriber for a single server,
+ * one per master of the slot map for a Redis Cluster (*map: the hash of
+ * that map, 0 for a single server).  Returns the number of subscribers,
+ * or -1 with the reason in *err.
+ */
+static int
+tracker_follow(uint64 *map, RedisError *err)
+{
+	int			n;
+
+	n = redis_subscribers_open(err);
+	if (n < 0)
+		return -1;
+	*map = redis_slot_map_hash();
+	for (int i = 0; i < n; i++)
+		if (!tracker_follow_one(i, err))
+			return -1;
+	return n;
+}
+
+/*
+ * With a Redis Cluster, is the slot map still the one followed?  Loads it
+ * again (CLUSTER SLOTS, on a connection of the node table, not on a
+ * subscribed one).  False with the reason in *err.
+ */
 static bool
-tracker_ping(RedisError *err)
+tracker_map_unchanged(uint64 map, RedisError *err)
+{
+	if (map == 0)
+		return true;			/* a single server */
+	if (redis_masters(err) < 0)
+		return false;
+	if (redis_slot_map_hash() != map)
+	{
+		snprintf(err->msg, sizeof(err->msg),
+				 "the slot map of the Redis Cluster changed");
+		return false;
+	}
+	return true;
+}
+
+/* Send a PING on subscriber sub */
+static bool
+tracker_ping(int sub, RedisError *err)
 {
 	RedisRequest req;
 	bool		ok;
@@ -204,7 +258,7 @@ tracker_ping(RedisError *err)
 	redis_request_init(&req);
 	redis_command(&req, 1);
 	redis_arg_str(&req, "PING");
-	ok = redis_send(&req, err);
+	ok = redis_subscriber_send(sub, &req, err);
 	redis_request_free(&req);
 	return ok;
 }
@@ -242,17 +296,23 @@ tracker_invalidate(const RedisReply *payload)
 
 /*
  * Read messages and ping until something fails; returns why in *err.
- * *synced_once: a PING was answered; *lost: an outage was logged (and
- * its end is, at the first answer).
+ * nsubs subscribers are followed (the masters of slot map `map`, or one
+ * server: map 0).  *synced_once: a round of PINGs was answered; *lost: an
+ * outage was logged (and its end is, at the first answer).
  */
 static void
-tracker_listen(uint64 target, MemoryContext msgcxt, bool *synced_once,
-			   bool *lost, RedisError *err)
+tracker_listen(uint64 target, int nsubs, uint64 map, MemoryContext msgcxt,
+			   bool *synced_once, bool *lost, RedisError *err)
 {
-	TimestampTz ping_sent = 0;
-	TimestampTz prev_ping_sent = 0;	/* of the PING answered last */
+	TimestampTz round_sent = 0;	/* PINGs of the round out since, or 0 */
+	TimestampTz prev_round_sent = 0;	/* of the round answered last */
+	bool		pong_due[REDIS_MAX_SUBSCRIBED];
+	int			pongs_due = 0;
 	TimestampTz master_checked = GetCurrentTimestamp();
 	TimestampTz next_ping = GetCurrentTimestamp();
+
+	Assert(nsubs > 0 && nsubs <= REDIS_MAX_SUBSCRIBED);
+	memset(pong_due, 0, sizeof(pong_due));
 
 	for (;;)
 	{
@@ -261,6 +321,7 @@ tracker_listen(uint64 target, MemoryContext msgcxt, bool *synced_once,
 		RedisReply *msg;
 		bool		timed_out;
 		const char *kind;
+		int			sub;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -278,7 +339,7 @@ tracker_listen(uint64 target, MemoryContext msgcxt, bool *synced_once,
 		now = GetCurrentTimestamp();
 
 		/* with Sentinels: follow a new master even if this one stays up */
-		if (ping_sent == 0 &&
+		if (round_sent == 0 &&
 			now >= TimestampTzPlusMilliseconds(master_checked,
 											   TRACKER_MASTER_CHECK_MS))
 		{
@@ -291,26 +352,41 @@ tracker_listen(uint64 target, MemoryContext msgcxt, bool *synced_once,
 			}
 		}
 
-		if (ping_sent == 0 && now >= next_ping)
+		if (round_sent == 0 && now >= next_ping)
 		{
-			if (!tracker_ping(err))
+			/*
+			 * With a cluster, every round starts by checking the slot map
+			 * (see "Redis Cluster" above): when this round is answered, the
+			 * round before it counts only if the masters were still the
+			 * ones followed after it was sent.
+			 */
+			if (!tracker_map_unchanged(map, err))
 				return;
-			ping_sent = now;
+			round_sent = GetCurrentTimestamp();
+			for (int i = 0; i < nsubs; i++)
+			{
+				if (!tracker_ping(i, err))
+					return;
+				pong_due[i] = true;
+			}
+			pongs_due = nsubs;
+			now = GetCurrentTimestamp();
 		}
-		if (ping_sent != 0 &&
-			now >= TimestampTzPlusMilliseconds(ping_sent, TRACKER_PING_TIMEOUT_MS))
+		if (round_sent != 0 &&
+			now >= TimestampTzPlusMilliseconds(round_sent, TRACKER_PING_TIMEOUT_MS))
 		{
 			snprintf(err->msg, sizeof(err->msg),
 					 "Redis did not answer PING within %d ms",
 					 TRACKER_PING_TIMEOUT_MS);
 			return;
 		}
-		deadline = ping_sent != 0 ?
-			TimestampTzPlusMilliseconds(ping_sent, TRACKER_PING_TIMEOUT_MS) :
+		deadline = round_sent != 0 ?
+			TimestampTzPlusMilliseconds(round_sent, TRACKER_PING_TIMEOUT_MS) :
 			next_ping;
 
 		MemoryContextReset(msgcxt);
-		msg = redis_receive(deadline, TRACKER_MESSAGE_LIMIT, &timed_out, err);
+		msg = redis_subscribers_receive(deadline, TRACKER_MESSAGE_LIMIT, &sub,
+										&timed_out, err);
 		if (msg == NULL)
 		{
 			if (timed_out)
@@ -329,16 +405,21 @@ tracker_listen(uint64 target, MemoryContext msgcxt, bool *synced_once,
 		kind = msg->elements[0].str;
 		if (strcmp(kind, "message") == 0 && msg->nelements == 3)
 			tracker_invalidate(&msg->elements[2]);
-		else if (strcmp(kind, "pong") == 0 && ping_sent != 0)
+		else if (strcmp(kind, "pong") == 0 && pong_due[sub])
 		{
+			pong_due[sub] = false;
+			if (--pongs_due > 0)
+				continue;
+
 			/*
-			 * every change before the previous PING was sent has been
-			 * applied (see "the sync bound" above); the first answer only
-			 * starts the count, and the next PING follows at once
+			 * Every master answered this round: every change made before
+			 * the previous round was sent has been applied (see "the sync
+			 * bound" above); the first round only starts the count, and
+			 * the next one follows at once.
 			 */
-			if (prev_ping_sent != 0)
+			if (prev_round_sent != 0)
 			{
-				nearcache_set_synced(prev_ping_sent, target);
+				nearcache_set_synced(prev_round_sent, target);
 				*synced_once = true;
 				if (*lost)
 				{
@@ -346,13 +427,13 @@ tracker_listen(uint64 target, MemoryContext msgcxt, bool *synced_once,
 							(errmsg("cacheaside near-cache tracker: in step with Redis again")));
 					*lost = false;
 				}
-				next_ping = TimestampTzPlusMilliseconds(ping_sent,
+				next_ping = TimestampTzPlusMilliseconds(round_sent,
 														TRACKER_PING_INTERVAL_MS);
 			}
 			else
 				next_ping = GetCurrentTimestamp();
-			prev_ping_sent = ping_sent;
-			ping_sent = 0;
+			prev_round_sent = round_sent;
+			round_sent = 0;
 		}
 		else if (strcmp(kind, "subscribe") != 0)
 		{
@@ -391,6 +472,8 @@ tracker_main(Datum arg)
 	{
 		RedisError	err;
 		uint64		target;
+		uint64		map = 0;
+		int			nsubs;
 		bool		synced_once = false;
 
 		CHECK_FOR_INTERRUPTS();
@@ -404,11 +487,13 @@ tracker_main(Datum arg)
 
 		target = nearcache_target_hash();
 		err.msg[0] = '\0';
-		if (tracker_follow(&err))
+		nsubs = tracker_follow(&map, &err);
+		if (nsubs > 0)
 		{
 			/* copies made while nothing was tracked go */
 			nearcache_flush();
-			tracker_listen(target, msgcxt, &synced_once, &lost, &err);
+			tracker_listen(target, nsubs, map, msgcxt, &synced_once, &lost,
+						   &err);
 		}
 		MemoryContextSwitchTo(cxt);
 

@@ -2549,6 +2549,7 @@ static RedisNode subscribed[REDIS_MAX_SUBSCRIBED];
 static int	nsubscribed = 0;
 static bool subscribed_cluster = false;
 static WaitEventSet *subscribed_waitset = NULL;
+static int	subscribed_next = 0;	/* read first by the next receive */
 
 /* Close the subscribed connections of a cluster, if any */
 static void
@@ -2562,6 +2563,7 @@ redis_subscribers_close(void)
 	for (int i = 0; i < REDIS_MAX_SUBSCRIBED; i++)
 		node_disconnect(&subscribed[i]);
 	nsubscribed = 0;
+	subscribed_next = 0;
 	subscribed_cluster = false;
 }
 
@@ -2811,8 +2813,10 @@ redis_subscribers_receive(TimestampTz deadline, size_t message_limit,
 		long		timeout;
 		WaitEvent	occurred;
 
-		for (int i = 0; i < nsubscribed; i++)
+		/* from the one after the last that gave a message: none starves */
+		for (int k = 0; k < nsubscribed; k++)
 		{
+			int			i = (subscribed_next + k) % nsubscribed;
 			RedisReply *message;
 
 			*sub = i;
@@ -2830,7 +2834,10 @@ redis_subscribers_receive(TimestampTz deadline, size_t message_limit,
 				return NULL;
 			}
 			if (message != NULL)
+			{
+				subscribed_next = (i + 1) % nsubscribed;
 				return message;
+			}
 		}
 
 		timeout = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),

@@ -207,6 +207,7 @@ typedef struct RedisConnection
 	/* A Sentinel's answer to AUTH, when it refused it */
 	char		sentinel_auth_error[128];
 	uint64		opened;			/* connections opened by this backend */
+	uint64		asked;			/* commands sent again after ASK */
 
 	/* hiredis's reply constructors, and ours that bound arrays */
 	redisReplyObjectFunctions *hiredis_functions;
@@ -2168,6 +2169,7 @@ cluster_follow_redirects(RedisRequest *req, RedisReply *replies, int *target,
 			{
 				redis_command(&one, 1);
 				redis_arg_str(&one, "ASKING");
+				rconn.asked++;
 			}
 			request_copy_command(&one, req, i);
 			memset(two, 0, sizeof(two));
@@ -2275,6 +2277,19 @@ cluster_execute(RedisRequest *req, int master, size_t reply_limit,
 	pfree(target);
 	pfree(sent);
 	return replies;
+}
+
+/*
+ * How many commands this backend has sent again after an ASK redirection.
+ * A caller compares it with the number it saw: a reply that came through
+ * ASK came from a node the slot map does not name for the key's slot yet,
+ * possibly a master that owns no slot at all (the near-cache's tracker
+ * follows the masters of the map only).
+ */
+uint64
+redis_ask_count(void)
+{
+	return rconn.asked;
 }
 
 /*

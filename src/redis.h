@@ -89,6 +89,7 @@ extern RedisReply *redis_execute_master(RedisRequest *req, int master,
 										size_t reply_limit, RedisError *err);
 extern int	redis_masters(RedisError *err);
 extern bool redis_is_cluster(void);
+extern uint64 redis_ask_count(void);
 extern bool redis_send(RedisRequest *req, RedisError *err);
 extern RedisReply *redis_receive(TimestampTz deadline, size_t message_limit,
 								 bool *timed_out, RedisError *err);

@@ -346,6 +346,7 @@ store_read(const StoreKey *key, StoreFailMode mode, CacheEntry *entry,
 	const char *invalid;
 	bool		near = nearcache_usable();
 	uint64		generation = 0;
+	uint64		asked;
 
 	*bytes = 0;
 	*local = false;
@@ -382,10 +383,18 @@ store_read(const StoreKey *key, StoreFailMode mode, CacheEntry *entry,
 		redis_arg(&req, key->name.data, key->name.len);
 	}
 
+	asked = redis_ask_count();
 	reply = store_execute(&req, (size_t) cacheaside_max_value_bytes + 1 +
 						  REPLY_FRAMING * 2, mode);
 	if (reply == NULL)
 		return STORE_UNAVAILABLE;
+
+	/*
+	 * A value read through ASK (its slot being migrated) came from a node
+	 * the near-cache's tracker may not follow yet: no copy of it
+	 */
+	if (redis_ask_count() != asked)
+		near = false;
 
 	if (reply->kind == REDIS_KIND_ERROR)
 	{

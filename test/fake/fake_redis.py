@@ -41,6 +41,7 @@ CLUSTER SLOTS, which is answered as the mode says:
     cluster-many-nodes   a slot map of 16 384 ranges, each on its own node
     cluster-overlap      a slot map of 16 384 ranges, each of every slot
     cluster-huge-map     a slot map announced with two billion ranges
+    cluster-17-masters   a slot map of 17 ranges, each on its own master
 """
 
 import os
@@ -98,6 +99,10 @@ def cluster_reply(mode, command):
         return cluster_map([(0, 16383, b"127.0.0.1", OWN_PORT)] * 16384)
     if mode == "cluster-huge-map":
         return b"*2000000000\r\n"
+    if mode == "cluster-17-masters":
+        return cluster_map([(i * 964, min(i * 964 + 963, 16383), b"127.0.0.1",
+                             CLOSED_PORT if i == 0 else 1 + i)
+                            for i in range(17)])
     return moved_self
 
 

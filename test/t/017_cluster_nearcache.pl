@@ -18,7 +18,10 @@
 #    no error, and afterwards every key gives the database's rows;
 #  - a master killed: calls on its keys return their rows (fail open),
 #    the other masters' keys are still served from Redis, no near hit
-#    while a master is not followed; once it is back, near hits resume.
+#    while a master is not followed; once it is back, near hits resume;
+#  - a fake cluster node whose slot map names 17 masters (more than the
+#    tracker follows), or a map redis.c refuses: the tracker logs why and
+#    the near-cache is not used.
 #
 # Nothing waits a fixed time: each step polls with a generous bound that
 # only catches hangs.
@@ -26,6 +29,7 @@
 use strict;
 use warnings;
 
+use File::Basename qw(dirname);
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -330,5 +334,58 @@ ok( wait_for(
 ok(wait_synced(), 'in step again once the master is back');
 is(warm($live_key), 'local', 'a key of a live master is a local hit again');
 is(warm($dead_key), 'local', 'and one of the restarted master');
+
+# ---------------------------------------------------------------------------
+note 'slot maps the tracker does not follow (a fake cluster node)';
+
+# test/fake/fake_redis.py answers CLUSTER SLOTS as told by its mode file:
+# with more masters than the tracker follows, or a map redis.c refuses.
+# The tracker says why in a LOG line and the near-cache is not used.
+my $fake = dirname(__FILE__) . '/../fake/fake_redis.py';
+my $fdir = PostgreSQL::Test::Utils::tempdir('fake');
+my ($port_file, $mode_file) = ("$fdir/port", "$fdir/mode");
+
+sub set_mode
+{
+	my ($mode) = @_;
+	open(my $fh, '>', $mode_file) or die "could not write $mode_file: $!";
+	print $fh "$mode\n";
+	close($fh);
+	return;
+}
+
+set_mode('cluster-17-masters');
+my ($fake_out, $fake_err) = ('', '');
+my $server = IPC::Run::start([ '/usr/bin/python3', $fake, $port_file, $mode_file ],
+	'<', \undef, '>', \$fake_out, '2>', \$fake_err);
+ok(wait_for('the fake server', 30, sub { -s $port_file }), 'a fake cluster node runs');
+my $fport = slurp_file($port_file);
+chomp $fport;
+my $fnode = cacheaside_node('clnear_fake',
+	"shared_preload_libraries = 'cacheaside'\n"
+	  . "cacheaside.host = '127.0.0.1'\ncacheaside.port = $fport\n");
+my %fake_modes = (
+	'cluster-17-masters' =>
+	  qr/DETAIL:  the Redis Cluster has 17 masters, more than the 16 the near-cache can follow/,
+	'cluster-bad-range' =>
+	  qr/DETAIL:  Redis Cluster node 127\.0\.0\.1:$fport gave an invalid slot map: a range out of the slots/);
+for my $mode (sort keys %fake_modes)
+{
+	# a tracker logs the first failure of an outage only: a new one
+	set_mode($mode);
+	my $offset = -s $fnode->logfile;
+	$fnode->restart;
+	ok( wait_for(
+			"the tracker's LOG line ($mode)", 30,
+			sub { slurp_file($fnode->logfile, $offset) =~ $fake_modes{$mode} }),
+		"$mode: the tracker says why it does not follow the cluster");
+	is($fnode->safe_psql('postgres', 'SELECT local_cache_synced IS NULL FROM cache_status()'),
+		't', "$mode: the near-cache is not in step");
+}
+ok(!grep({ /terminated by signal|server process .* exited abnormally/ }
+		slurp_file($fnode->logfile)),
+	'no process of the fake node\'s server crashed');
+$fnode->stop;
+$server->kill_kill;
 
 done_testing();

@@ -10,8 +10,9 @@
  * reaches the near-cache through this worker, registered when the library
  * is preloaded and cacheaside.local_cache_size is above 0.
  *
- * Protocol.  One connection per server (see "Redis Cluster" below), RESP2, using Redis's client-side caching in
- * broadcasting mode, redirected to itself:
+ * Protocol.  One connection per server (see "Redis Cluster" below),
+ * RESP2, using Redis's client-side caching in broadcasting mode,
+ * redirected to itself:
  *
  *	CLIENT SETNAME cacheaside-tracker			for CLIENT LIST
  *	CLIENT ID									its own id
@@ -41,7 +42,7 @@
  * NEARCACHE_SYNC_BOUND_MS old (nearcache_usable): a change made in Redis by
  * others is seen within that bound, whatever happens to Redis, the network
  * or this worker.
-
+ *
  * Redis Cluster.  Client-side caching is per server: a connection hears
  * of the changes made on its own node only.  So with a cluster the worker
  * opens one such connection per master of the slot map (CLUSTER SLOTS,

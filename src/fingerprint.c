@@ -45,6 +45,7 @@
 #include "parser/parse_expr.h"
 #include "parser/parser.h"
 #include "pgtime.h"
+#include "port/pg_crc32c.h"
 #include "tsearch/ts_cache.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -68,7 +69,7 @@
 
 typedef struct FingerprintCacheEntry
 {
-	uint32		hash;			/* hash_bytes() of the input */
+	pg_crc32c	hash;			/* CRC-32C of the input */
 	int			len;
 	char	   *input;			/* in TopMemoryContext, or NULL */
 	uint8		fingerprint[FINGERPRINT_LEN];
@@ -119,7 +120,12 @@ fingerprint_hash(const char *input, int len, uint8 fingerprint[FINGERPRINT_LEN])
 
 	if (len <= FP_CACHE_INPUT_MAX)
 	{
-		uint32		hash = hash_bytes((const unsigned char *) input, len);
+		pg_crc32c	hash;
+
+		/* CRC-32C only picks the slot; the whole input is compared */
+		INIT_CRC32C(hash);
+		COMP_CRC32C(hash, input, len);
+		FIN_CRC32C(hash);
 
 		slot = &fp_cache[hash % FP_CACHE_SIZE];
 		if (slot->input != NULL && slot->hash == hash && slot->len == len &&
@@ -192,6 +198,16 @@ fingerprint_compute(const char *sql, size_t sqllen, const QueryParams *params,
 
 			append_string(&buf, value);
 			pfree(value);
+		}
+		else if (!params->nulls[i] &&
+				 (params->types[i] == TEXTOID || params->types[i] == VARCHAROID))
+		{
+			/* what textout and varcharout return: the bytes themselves */
+			text	   *value = DatumGetTextPP(params->values[i]);
+
+			append_field(&buf, VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value));
+			if ((Pointer) value != DatumGetPointer(params->values[i]))
+				pfree(value);
 		}
 		else if (!params->nulls[i])
 		{

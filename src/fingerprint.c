@@ -92,17 +92,34 @@ typedef struct FingerprintSettings
 	bool		array_nulls;
 } FingerprintSettings;
 
+/*
+ * appendBinaryStringInfo, inline while there is room (every call of the
+ * function appends a score of small fields: this is most of a hit's cost
+ * of fingerprinting).  No terminating zero: the input is hashed by length.
+ */
+static inline void
+append_bytes(StringInfo buf, const void *data, size_t len)
+{
+	if (len < (size_t) (buf->maxlen - buf->len))
+	{
+		memcpy(buf->data + buf->len, data, len);
+		buf->len += (int) len;
+	}
+	else
+		appendBinaryStringInfo(buf, (const char *) data, (int) len);
+}
+
 /* Append a length-prefixed byte string, so that fields cannot run together */
-static void
+static inline void
 append_field(StringInfo buf, const void *data, size_t len)
 {
 	uint64		len64 = len;
 
-	appendBinaryStringInfo(buf, (const char *) &len64, sizeof(len64));
-	appendBinaryStringInfo(buf, (const char *) data, len);
+	append_bytes(buf, &len64, sizeof(len64));
+	append_bytes(buf, data, len);
 }
 
-static void
+static inline void
 append_string(StringInfo buf, const char *s)
 {
 	append_field(buf, s ? s : "", s ? strlen(s) : 0);
@@ -178,18 +195,18 @@ fingerprint_compute(const char *sql, size_t sqllen, const QueryParams *params,
 
 	initStringInfo(&buf);
 	append_string(&buf, FINGERPRINT_VERSION);
-	appendBinaryStringInfo(&buf, (const char *) &sysid, sizeof(sysid));
-	appendBinaryStringInfo(&buf, (const char *) &MyDatabaseId,
+	append_bytes(&buf, &sysid, sizeof(sysid));
+	append_bytes(&buf, &MyDatabaseId,
 						   sizeof(MyDatabaseId));
-	appendBinaryStringInfo(&buf, (const char *) &role, sizeof(role));
+	append_bytes(&buf, &role, sizeof(role));
 	append_field(&buf, sql, sqllen);
 
-	appendBinaryStringInfo(&buf, (const char *) &n, sizeof(n));
+	append_bytes(&buf, &n, sizeof(n));
 	for (int i = 0; i < n; i++)
 	{
-		appendBinaryStringInfo(&buf, (const char *) &params->types[i],
+		append_bytes(&buf, &params->types[i],
 							   sizeof(Oid));
-		appendBinaryStringInfo(&buf, (const char *) &params->nulls[i],
+		append_bytes(&buf, &params->nulls[i],
 							   sizeof(bool));
 		if (!params->nulls[i] && params->types[i] == UNKNOWNOID)
 		{
@@ -223,8 +240,8 @@ fingerprint_compute(const char *sql, size_t sqllen, const QueryParams *params,
 	}
 
 	npath = fetch_search_path_array(path, MAX_SEARCH_PATH);
-	appendBinaryStringInfo(&buf, (const char *) &npath, sizeof(npath));
-	appendBinaryStringInfo(&buf, (const char *) path,
+	append_bytes(&buf, &npath, sizeof(npath));
+	append_bytes(&buf, path,
 						   sizeof(Oid) * Min(npath, MAX_SEARCH_PATH));
 
 	memset(&settings, 0, sizeof(settings));
@@ -238,7 +255,7 @@ fingerprint_compute(const char *sql, size_t sqllen, const QueryParams *params,
 	settings.standard_conforming_strings = standard_conforming_strings;
 	settings.transform_null_equals = Transform_null_equals;
 	settings.array_nulls = Array_nulls;
-	appendBinaryStringInfo(&buf, (const char *) &settings, sizeof(settings));
+	append_bytes(&buf, &settings, sizeof(settings));
 	append_string(&buf, session_timezone ?
 				  pg_get_timezone_name(session_timezone) : NULL);
 	append_string(&buf, locale_monetary);

@@ -106,7 +106,6 @@ typedef struct PrivsMemo
 
 static PrivsMemo privs_memo[PRIVS_MEMO_SLOTS];	/* by hash of the checks */
 static uint64 privs_generation = 1;
-static bool privs_callbacks_registered = false;
 
 static void
 privs_catalog_changed(Datum arg, int cacheid, uint32 hashvalue)
@@ -114,8 +113,13 @@ privs_catalog_changed(Datum arg, int cacheid, uint32 hashvalue)
 	privs_generation++;
 }
 
-static void
-privs_register_callbacks(void)
+/*
+ * Register the invalidation callbacks the memory of passed checks needs:
+ * once per process, from _PG_init (the postmaster's are inherited), so that
+ * running out of PostgreSQL's callback slots fails at load, not at a hit.
+ */
+void
+privs_init(void)
 {
 	static const int caches[] = {
 		RELOID, ATTNUM, PROCOID, NAMESPACEOID, AUTHOID, AUTHMEMROLEMEM,
@@ -125,7 +129,6 @@ privs_register_callbacks(void)
 	for (size_t i = 0; i < lengthof(caches); i++)
 		CacheRegisterSyscacheCallback(caches[i], privs_catalog_changed,
 									  (Datum) 0);
-	privs_callbacks_registered = true;
 }
 
 /* The slot checks[0..len) would be remembered in, with its hash and state */
@@ -432,8 +435,6 @@ privs_check(const char *checks, size_t len, CacheReason *reason)
 		return NULL;
 	end = checks + len;
 
-	if (!privs_callbacks_registered)
-		privs_register_callbacks();
 	if (len <= PRIVS_MEMO_MAX_BYTES && ExecutorCheckPerms_hook == NULL)
 	{
 		memo = privs_memo_slot(checks, len, &hash, &temp_namespace,

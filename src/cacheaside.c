@@ -73,6 +73,7 @@
 #include "ledger_save.h"
 #include "nearcache.h"
 #include "prepared.h"
+#include "privs.h"
 #include "stats.h"
 #include "untyped.h"
 #include "tracker.h"
@@ -311,6 +312,7 @@ _PG_init(void)
 	prev_post_parse_analyze_hook = post_parse_analyze_hook;
 	post_parse_analyze_hook = cacheaside_post_parse_analyze;
 	RegisterXactCallback(cacheaside_xact_callback, NULL);
+	privs_init();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

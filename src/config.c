@@ -174,6 +174,25 @@ check_sentinels(char **newval, void **extra, GucSource source)
 }
 
 /*
+ * Which Redis and which keys: bumped whenever a setting that says so is
+ * assigned, so that what is derived from them (nearcache_target_hash) can
+ * be kept between calls.
+ */
+uint64		cacheaside_target_generation = 1;
+
+static void
+assign_target_string(const char *newval, void *extra)
+{
+	cacheaside_target_generation++;
+}
+
+static void
+assign_target_int(int newval, void *extra)
+{
+	cacheaside_target_generation++;
+}
+
+/*
  * Define every cacheaside.* parameter and reserve the prefix, so that a
  * misspelled cacheaside.something is an error rather than a silent
  * placeholder.
@@ -190,7 +209,7 @@ config_define_gucs(void)
 							   "127.0.0.1",
 							   PGC_SUSET,
 							   GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
+							   NULL, assign_target_string, NULL);
 
 	DefineCustomIntVariable("cacheaside.port",
 							gettext_noop("Redis server TCP port."),
@@ -199,7 +218,7 @@ config_define_gucs(void)
 							6379, 1, 65535,
 							PGC_SUSET,
 							GUC_SUPERUSER_ONLY,
-							NULL, NULL, NULL);
+							NULL, assign_target_int, NULL);
 
 	DefineCustomStringVariable("cacheaside.password_file",
 							   gettext_noop("File holding the Redis AUTH password, or a user name and a password separated by a space."),
@@ -208,7 +227,7 @@ config_define_gucs(void)
 							   "",
 							   PGC_SUSET,
 							   GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
+							   NULL, assign_target_string, NULL);
 
 	DefineCustomIntVariable("cacheaside.database",
 							gettext_noop("Redis logical database number."),
@@ -217,7 +236,7 @@ config_define_gucs(void)
 							0, 0, INT_MAX,
 							PGC_SUSET,
 							GUC_SUPERUSER_ONLY,
-							NULL, NULL, NULL);
+							NULL, assign_target_int, NULL);
 
 	DefineCustomStringVariable("cacheaside.sentinels",
 							   gettext_noop("Redis Sentinels to ask for the master's address, as host:port, host:port, ..."),
@@ -226,7 +245,7 @@ config_define_gucs(void)
 							   "",
 							   PGC_SUSET,
 							   GUC_SUPERUSER_ONLY,
-							   check_sentinels, NULL, NULL);
+							   check_sentinels, assign_target_string, NULL);
 
 	DefineCustomStringVariable("cacheaside.sentinel_master",
 							   gettext_noop("Name of the master the Sentinels of cacheaside.sentinels monitor."),
@@ -235,7 +254,7 @@ config_define_gucs(void)
 							   "",
 							   PGC_SUSET,
 							   GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
+							   NULL, assign_target_string, NULL);
 
 	DefineCustomStringVariable("cacheaside.key_prefix",
 							   gettext_noop("Prefix of every Redis key written by cacheaside."),
@@ -244,7 +263,7 @@ config_define_gucs(void)
 							   "cacheaside:",
 							   PGC_SUSET,
 							   0,
-							   check_key_prefix, NULL, NULL);
+							   check_key_prefix, assign_target_string, NULL);
 
 	DefineCustomIntVariable("cacheaside.max_value_bytes",
 							gettext_noop("Results larger than this are returned but not cached."),

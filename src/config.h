@@ -14,6 +14,7 @@ extern int	cacheaside_port;
 extern char *cacheaside_password_file;
 extern int	cacheaside_database;
 extern char *cacheaside_key_prefix;
+extern uint64 cacheaside_target_generation;
 extern char *cacheaside_sentinels;
 extern char *cacheaside_sentinel_master;
 extern int	cacheaside_max_value_bytes;

@@ -279,8 +279,9 @@ entry_has_magic(const char *data, size_t len)
  * compressed entry is decompressed into a buffer palloc'd in the current
  * memory context, with room for a varlena header before it.
  */
-const char *
-entry_decode(char *data, size_t len, size_t max_size, CacheEntry *entry)
+static const char *
+entry_decode_internal(char *data, size_t len, size_t max_size,
+					  CacheEntry *entry, bool verify_checksum)
 {
 	uint32		hlen;
 	uint32		nrel;
@@ -311,11 +312,14 @@ entry_decode(char *data, size_t len, size_t max_size, CacheEntry *entry)
 		hlen > len)
 		return "truncated or malformed header";
 
-	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, data + ENTRY_OFF_FLAGS, len - ENTRY_OFF_FLAGS);
-	FIN_CRC32C(crc);
-	if (crc != read_u32(data + ENTRY_OFF_CRC))
-		return "checksum mismatch";
+	if (verify_checksum)
+	{
+		INIT_CRC32C(crc);
+		COMP_CRC32C(crc, data + ENTRY_OFF_FLAGS, len - ENTRY_OFF_FLAGS);
+		FIN_CRC32C(crc);
+		if (crc != read_u32(data + ENTRY_OFF_CRC))
+			return "checksum mismatch";
+	}
 
 	if ((flags & ~ENTRY_KNOWN_FLAGS) != 0)
 		return "unknown entry flags";
@@ -404,6 +408,24 @@ entry_decode(char *data, size_t len, size_t max_size, CacheEntry *entry)
 			entry->relations[i] = read_u32(data + ENTRY_FIXED_SIZE + 4 * i);
 	}
 	return NULL;
+}
+
+const char *
+entry_decode(char *data, size_t len, size_t max_size, CacheEntry *entry)
+{
+	return entry_decode_internal(data, len, max_size, entry, true);
+}
+
+/*
+ * entry_decode() of a copy of bytes that entry_decode() accepted (a
+ * near-cache copy, kept only after its Redis bytes decoded): the same
+ * checks, every bound included, but the checksum, which guards against
+ * what can happen to bytes on their way through Redis and the network.
+ */
+const char *
+entry_decode_copy(char *data, size_t len, size_t max_size, CacheEntry *entry)
+{
+	return entry_decode_internal(data, len, max_size, entry, false);
 }
 
 /*

@@ -185,6 +185,8 @@ extern void entry_encode_header(StringInfo buf, const CacheEntry *entry,
 								const EntryStored *stored);
 extern const char *entry_decode(char *data, size_t len, size_t max_size,
 								CacheEntry *entry);
+extern const char *entry_decode_copy(char *data, size_t len,
+									 size_t max_size, CacheEntry *entry);
 extern bool entry_has_magic(const char *data, size_t len);
 extern text *entry_payload_text(CacheEntry *entry);
 extern void entry_encode_check(StringInfo buf, uint32 kind, Oid role,

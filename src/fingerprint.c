@@ -45,6 +45,7 @@
 #include "parser/parse_expr.h"
 #include "parser/parser.h"
 #include "pgtime.h"
+#include "port/pg_crc32c.h"
 #include "tsearch/ts_cache.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -68,7 +69,7 @@
 
 typedef struct FingerprintCacheEntry
 {
-	uint32		hash;			/* hash_bytes() of the input */
+	pg_crc32c	hash;			/* CRC-32C of the input */
 	int			len;
 	char	   *input;			/* in TopMemoryContext, or NULL */
 	uint8		fingerprint[FINGERPRINT_LEN];
@@ -91,17 +92,34 @@ typedef struct FingerprintSettings
 	bool		array_nulls;
 } FingerprintSettings;
 
+/*
+ * appendBinaryStringInfo, inline while there is room (every call of the
+ * function appends a score of small fields: this is most of a hit's cost
+ * of fingerprinting).  No terminating zero: the input is hashed by length.
+ */
+static inline void
+append_bytes(StringInfo buf, const void *data, size_t len)
+{
+	if (len < (size_t) (buf->maxlen - buf->len))
+	{
+		memcpy(buf->data + buf->len, data, len);
+		buf->len += (int) len;
+	}
+	else
+		appendBinaryStringInfo(buf, (const char *) data, (int) len);
+}
+
 /* Append a length-prefixed byte string, so that fields cannot run together */
-static void
+static inline void
 append_field(StringInfo buf, const void *data, size_t len)
 {
 	uint64		len64 = len;
 
-	appendBinaryStringInfo(buf, (const char *) &len64, sizeof(len64));
-	appendBinaryStringInfo(buf, (const char *) data, len);
+	append_bytes(buf, &len64, sizeof(len64));
+	append_bytes(buf, data, len);
 }
 
-static void
+static inline void
 append_string(StringInfo buf, const char *s)
 {
 	append_field(buf, s ? s : "", s ? strlen(s) : 0);
@@ -119,7 +137,12 @@ fingerprint_hash(const char *input, int len, uint8 fingerprint[FINGERPRINT_LEN])
 
 	if (len <= FP_CACHE_INPUT_MAX)
 	{
-		uint32		hash = hash_bytes((const unsigned char *) input, len);
+		pg_crc32c	hash;
+
+		/* CRC-32C only picks the slot; the whole input is compared */
+		INIT_CRC32C(hash);
+		COMP_CRC32C(hash, input, len);
+		FIN_CRC32C(hash);
 
 		slot = &fp_cache[hash % FP_CACHE_SIZE];
 		if (slot->input != NULL && slot->hash == hash && slot->len == len &&
@@ -172,18 +195,18 @@ fingerprint_compute(const char *sql, size_t sqllen, const QueryParams *params,
 
 	initStringInfo(&buf);
 	append_string(&buf, FINGERPRINT_VERSION);
-	appendBinaryStringInfo(&buf, (const char *) &sysid, sizeof(sysid));
-	appendBinaryStringInfo(&buf, (const char *) &MyDatabaseId,
+	append_bytes(&buf, &sysid, sizeof(sysid));
+	append_bytes(&buf, &MyDatabaseId,
 						   sizeof(MyDatabaseId));
-	appendBinaryStringInfo(&buf, (const char *) &role, sizeof(role));
+	append_bytes(&buf, &role, sizeof(role));
 	append_field(&buf, sql, sqllen);
 
-	appendBinaryStringInfo(&buf, (const char *) &n, sizeof(n));
+	append_bytes(&buf, &n, sizeof(n));
 	for (int i = 0; i < n; i++)
 	{
-		appendBinaryStringInfo(&buf, (const char *) &params->types[i],
+		append_bytes(&buf, &params->types[i],
 							   sizeof(Oid));
-		appendBinaryStringInfo(&buf, (const char *) &params->nulls[i],
+		append_bytes(&buf, &params->nulls[i],
 							   sizeof(bool));
 		if (!params->nulls[i] && params->types[i] == UNKNOWNOID)
 		{
@@ -192,6 +215,16 @@ fingerprint_compute(const char *sql, size_t sqllen, const QueryParams *params,
 
 			append_string(&buf, value);
 			pfree(value);
+		}
+		else if (!params->nulls[i] &&
+				 (params->types[i] == TEXTOID || params->types[i] == VARCHAROID))
+		{
+			/* what textout and varcharout return: the bytes themselves */
+			text	   *value = DatumGetTextPP(params->values[i]);
+
+			append_field(&buf, VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value));
+			if ((Pointer) value != DatumGetPointer(params->values[i]))
+				pfree(value);
 		}
 		else if (!params->nulls[i])
 		{
@@ -207,8 +240,8 @@ fingerprint_compute(const char *sql, size_t sqllen, const QueryParams *params,
 	}
 
 	npath = fetch_search_path_array(path, MAX_SEARCH_PATH);
-	appendBinaryStringInfo(&buf, (const char *) &npath, sizeof(npath));
-	appendBinaryStringInfo(&buf, (const char *) path,
+	append_bytes(&buf, &npath, sizeof(npath));
+	append_bytes(&buf, path,
 						   sizeof(Oid) * Min(npath, MAX_SEARCH_PATH));
 
 	memset(&settings, 0, sizeof(settings));
@@ -222,7 +255,7 @@ fingerprint_compute(const char *sql, size_t sqllen, const QueryParams *params,
 	settings.standard_conforming_strings = standard_conforming_strings;
 	settings.transform_null_equals = Transform_null_equals;
 	settings.array_nulls = Array_nulls;
-	appendBinaryStringInfo(&buf, (const char *) &settings, sizeof(settings));
+	append_bytes(&buf, &settings, sizeof(settings));
 	append_string(&buf, session_timezone ?
 				  pg_get_timezone_name(session_timezone) : NULL);
 	append_string(&buf, locale_monetary);

@@ -17,6 +17,7 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "utils/builtins.h"
 
 #include "config.h"
 #include "keyspace.h"
@@ -43,7 +44,10 @@ append_entry_namespace(StringInfo buf, bool as_pattern)
 	char		ns[32];
 	int			nslen;
 
-	nslen = snprintf(ns, sizeof(ns), "%u:e:", MyDatabaseId);
+	/* "<database OID>:e:", written out without snprintf (every call) */
+	nslen = pg_ultoa_n((uint32) MyDatabaseId, ns);
+	memcpy(ns + nslen, ":e:", 3);
+	nslen += 3;
 	if (as_pattern)
 	{
 		append_glob_literal(buf, cacheaside_key_prefix,

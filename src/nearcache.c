@@ -265,7 +265,13 @@ nearcache_enabled(void)
 uint64
 nearcache_target_hash(void)
 {
+	static uint64 generation = 0;
+	static uint64 cached = 0;
 	uint64		h;
+
+	/* the settings are hashed again only after one of them was assigned */
+	if (generation == cacheaside_target_generation)
+		return cached;
 
 	h = hash_bytes_extended((const unsigned char *) cacheaside_host,
 							strlen(cacheaside_host), 0);
@@ -279,7 +285,9 @@ nearcache_target_hash(void)
 											  strlen(cacheaside_sentinel_master), 3));
 	h = hash_combine64(h, hash_bytes_extended((const unsigned char *) cacheaside_password_file,
 											  strlen(cacheaside_password_file), 4));
-	return h | 1;				/* never 0 */
+	cached = h | 1;				/* never 0 */
+	generation = cacheaside_target_generation;
+	return cached;
 }
 
 /*

@@ -9,8 +9,9 @@
  * check to this file, which encodes the checks the query passes, with the
  * role each was made for (entry.h); they are stored in the entry, and a hit
  * makes them again, against the catalogs as they are now (privs_check).
- * This file only encodes and checks: it keeps no state, and which results
- * may be stored is fill.c's to decide.  What is recorded:
+ * This file only encodes and checks (remembering recent successes until the
+ * catalogs change, see privs_memo), and which results may be stored is
+ * fill.c's to decide.  What is recorded:
  *
  *	- relations: every range-table entry the executor checks, with its
  *	  required privileges, the columns read and the role checked
@@ -56,20 +57,94 @@
 
 #include "access/htup_details.h"
 #include "access/sysattr.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
+#include "port/pg_crc32c.h"
 #include "utils/acl.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rls.h"
 #include "utils/syscache.h"
 
 #include "entry.h"
 #include "privs.h"
+
+/*
+ * Checks that passed, remembered until the catalogs they read may have
+ * changed.  Every hit of an entry repeats the same checks (the same bytes)
+ * against catalogs that seldom change, so the outcome of the last success
+ * of a few check lists is kept, with the generation of catalog
+ * invalidations it was made in: a change to any catalog row a check reads
+ * (pg_class, pg_attribute, pg_proc, pg_namespace, pg_authid,
+ * pg_auth_members, pg_database) sends an invalidation that bumps the
+ * generation, processed when the syscaches see it (at the latest when the
+ * hit takes its relation locks), so a remembered success is used exactly
+ * as long as the syscache lookups of the checks would give the same
+ * answers.  Only successes without row-level security are remembered; the
+ * temporary schema and the "no FORCE ROW LEVEL SECURITY" context, which
+ * the checks also depend on, are part of the key; nothing is remembered
+ * while an ExecutorCheckPerms_hook is set, since it may decide on anything.
+ */
+#define PRIVS_MEMO_SLOTS		16
+#define PRIVS_MEMO_MAX_BYTES	1024
+
+typedef struct PrivsMemo
+{
+	uint64		generation;		/* privs_generation when it passed, 0: none */
+	pg_crc32c	hash;			/* of the checks */
+	uint32		len;
+	Oid			temp_namespace;
+	bool		no_force_rls;
+	char	   *checks;			/* PRIVS_MEMO_MAX_BYTES, in TopMemoryContext */
+} PrivsMemo;
+
+static PrivsMemo privs_memo[PRIVS_MEMO_SLOTS];	/* by hash of the checks */
+static uint64 privs_generation = 1;
+
+static void
+privs_catalog_changed(Datum arg, int cacheid, uint32 hashvalue)
+{
+	privs_generation++;
+}
+
+/*
+ * Register the invalidation callbacks the memory of passed checks needs:
+ * once per process, from _PG_init (the postmaster's are inherited), so that
+ * running out of PostgreSQL's callback slots fails at load, not at a hit.
+ */
+void
+privs_init(void)
+{
+	static const int caches[] = {
+		RELOID, ATTNUM, PROCOID, NAMESPACEOID, AUTHOID, AUTHMEMROLEMEM,
+		DATABASEOID
+	};
+
+	for (size_t i = 0; i < lengthof(caches); i++)
+		CacheRegisterSyscacheCallback(caches[i], privs_catalog_changed,
+									  (Datum) 0);
+}
+
+/* The slot checks[0..len) would be remembered in, with its hash and state */
+static PrivsMemo *
+privs_memo_slot(const char *checks, size_t len, pg_crc32c *hash,
+				Oid *temp_namespace, bool *no_force_rls)
+{
+	Oid			temp_toast;
+
+	INIT_CRC32C(*hash);
+	COMP_CRC32C(*hash, checks, len);
+	FIN_CRC32C(*hash);
+	GetTempNamespaceState(temp_namespace, &temp_toast);
+	*no_force_rls = InNoForceRLSOperation();
+	return &privs_memo[*hash % PRIVS_MEMO_SLOTS];
+}
 
 /*
  * From PostgreSQL 16 on, the permissions the executor checks on a relation
@@ -349,10 +424,27 @@ privs_check(const char *checks, size_t len, CacheReason *reason)
 		ENTRY_CHECK_SCHEMA, ENTRY_CHECK_RELATION, ENTRY_CHECK_FUNCTION
 	};
 
+	PrivsMemo  *memo = NULL;
+	pg_crc32c	hash = 0;
+	Oid			temp_namespace = InvalidOid;
+	bool		no_force_rls = false;
+	uint64		generation = privs_generation;
+
 	*reason = REASON_PRIVILEGES;
 	if (len == 0)
 		return NULL;
 	end = checks + len;
+
+	if (len <= PRIVS_MEMO_MAX_BYTES && ExecutorCheckPerms_hook == NULL)
+	{
+		memo = privs_memo_slot(checks, len, &hash, &temp_namespace,
+							   &no_force_rls);
+		if (memo->generation == privs_generation && memo->hash == hash &&
+			memo->len == len && memo->temp_namespace == temp_namespace &&
+			memo->no_force_rls == no_force_rls &&
+			memcmp(memo->checks, checks, len) == 0)
+			return NULL;
+	}
 
 	for (size_t i = 0; i < lengthof(passes); i++)
 	{
@@ -406,7 +498,22 @@ privs_check(const char *checks, size_t len, CacheReason *reason)
 		}
 	}
 	if (!row_security)
+	{
+		if (memo != NULL)
+		{
+			if (memo->checks == NULL)
+				memo->checks = MemoryContextAlloc(TopMemoryContext,
+												  PRIVS_MEMO_MAX_BYTES);
+			memcpy(memo->checks, checks, len);
+			memo->hash = hash;
+			memo->len = (uint32) len;
+			memo->temp_namespace = temp_namespace;
+			memo->no_force_rls = no_force_rls;
+			/* as of before the checks: one may have taken invalidations */
+			memo->generation = generation;
+		}
 		return NULL;
+	}
 	*reason = REASON_ROW_SECURITY;
 	return PRIVS_ROW_SECURITY;
 }

@@ -15,6 +15,7 @@
 
 #include "reason.h"
 
+extern void privs_init(void);
 extern bool privs_encode_plan(PlannedStmt *plan, StringInfo out);
 extern bool privs_encode_object(uint32 kind, Oid object, StringInfo out);
 extern List *privs_query_functions(Query *parse);

@@ -41,6 +41,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "config.h"
@@ -228,6 +229,36 @@ stats_evict(void)
 }
 
 /*
+ * The hash of a call's SQL text.  A session mostly repeats the same text:
+ * the last one's hash is kept, and the text compared instead of hashed.
+ */
+#define STATS_LAST_SQL_MAX	8192
+
+static uint64
+stats_sql_hash(const char *sql, size_t sqllen)
+{
+	static char *last_sql = NULL;
+	static size_t last_len = 0;
+	static uint64 last_hash = 0;
+	uint64		hash;
+
+	if (last_sql != NULL && sqllen == last_len &&
+		memcmp(sql, last_sql, sqllen) == 0)
+		return last_hash;
+	hash = hash_bytes_extended((const unsigned char *) sql, (int) sqllen, 0);
+	if (sqllen <= STATS_LAST_SQL_MAX)
+	{
+		if (last_sql == NULL)
+			last_sql = MemoryContextAlloc(TopMemoryContext,
+										  STATS_LAST_SQL_MAX);
+		memcpy(last_sql, sql, sqllen);
+		last_len = sqllen;
+		last_hash = hash;
+	}
+	return hash;
+}
+
+/*
  * Add one call to the row of (userid, this database, sql).
  */
 void
@@ -244,8 +275,7 @@ stats_record(Oid userid, const char *sql, size_t sqllen,
 	memset(&key, 0, sizeof(key));
 	key.userid = userid;
 	key.dbid = MyDatabaseId;
-	key.sqlhash = hash_bytes_extended((const unsigned char *) sql,
-									  (int) sqllen, 0);
+	key.sqlhash = stats_sql_hash(sql, sqllen);
 
 	LWLockAcquire(stats_shared->lock, LW_SHARED);
 	entry = hash_search(stats_hash, &key, HASH_FIND, NULL);

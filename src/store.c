@@ -358,8 +358,9 @@ store_read(const StoreKey *key, StoreFailMode mode, CacheEntry *entry,
 		if (value != NULL)
 		{
 			if (len <= (size_t) cacheaside_max_value_bytes &&
-				entry_decode(value, len, (size_t) cacheaside_max_value_bytes,
-							 entry) == NULL)
+				entry_decode_copy(value, len,
+								  (size_t) cacheaside_max_value_bytes,
+								  entry) == NULL)
 			{
 				*local = true;
 				*bytes = len;
@@ -420,13 +421,6 @@ store_read(const StoreKey *key, StoreFailMode mode, CacheEntry *entry,
 		return STORE_ABSENT;
 	}
 
-	/* the copy first: decoding writes into the value */
-	if (near && reply[1].kind == REDIS_KIND_INTEGER && reply[1].integer > 0)
-		nearcache_put(key->name.data, key->name.len, reply->str, reply->len,
-					  TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-												  reply[1].integer),
-					  generation);
-
 	invalid = entry_decode(reply->str, reply->len,
 						   (size_t) cacheaside_max_value_bytes, entry);
 	if (invalid != NULL)
@@ -437,6 +431,16 @@ store_read(const StoreKey *key, StoreFailMode mode, CacheEntry *entry,
 			 key->name.data, invalid);
 		return STORE_ABSENT;
 	}
+
+	/*
+	 * Only bytes that decoded are kept (near hits do not verify the
+	 * checksum again), and before entry_payload_text writes into them.
+	 */
+	if (near && reply[1].kind == REDIS_KIND_INTEGER && reply[1].integer > 0)
+		nearcache_put(key->name.data, key->name.len, reply->str, reply->len,
+					  TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												  reply[1].integer),
+					  generation);
 	return STORE_FOUND;
 }
 

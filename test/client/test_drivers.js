@@ -23,6 +23,7 @@ const path = require('node:path');
 const pg = require('pg');
 const postgres = require('postgres');
 const knexLib = require('knex');
+const { parseDsn } = require('./dsn');
 
 const DSN = process.env.CACHEASIDE_DSN;
 const TTL = 300;
@@ -30,20 +31,6 @@ const TTL = 300;
 const AS_WRITTEN = process.env.CACHEASIDE_AS_WRITTEN === '1';
 const PREFIX = `drvjs${process.pid}:`;
 const CASES = JSON.parse(fs.readFileSync(path.join(__dirname, 'driver_cases.json'), 'utf8'));
-
-// libpq "key=value" connection string to a connection config
-function parseDsn(dsn) {
-  const cfg = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' };
-  for (const part of dsn.trim().split(/\s+/)) {
-    const i = part.indexOf('=');
-    const k = part.slice(0, i);
-    const v = part.slice(i + 1);
-    if (k === 'dbname') cfg.database = v;
-    else if (k === 'port') cfg.port = Number(v);
-    else cfg[k] = v;
-  }
-  return cfg;
-}
 
 // The JavaScript value of a case parameter, as an application has it
 function plain(param) {
@@ -155,7 +142,7 @@ async function hits(sql) {
   return res.rows[0].h;
 }
 
-const cfg = DSN ? parseDsn(DSN) : null;
+const cfg = DSN ? parseDsn(DSN, { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres' }) : null;
 
 test.describe('driver matrix', { skip: !DSN && 'CACHEASIDE_DSN is not set' }, () => {
   test.before(async () => {

@@ -143,6 +143,20 @@ def tearDownModule():
         _admin = None
 
 
+class Psycopg2Connection:
+    """One autocommit psycopg2 connection per test class, as cls.conn."""
+
+    @classmethod
+    def setUpClass(cls):
+        psycopg2.extras.register_uuid()
+        cls.conn = psycopg2.connect(DSN)
+        cls.conn.autocommit = True
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.conn.close()
+
+
 class Matrix:
     """One client: call(key, sql, values) and direct(sql, values) return the
     decoded JSON; the test methods are added per case below."""
@@ -178,18 +192,8 @@ def add_cases(cls):
 
 @unittest.skipUnless(DSN, "CACHEASIDE_DSN is not set")
 @add_cases
-class Psycopg2(Matrix, unittest.TestCase):
+class Psycopg2(Psycopg2Connection, Matrix, unittest.TestCase):
     client = "psycopg2"
-
-    @classmethod
-    def setUpClass(cls):
-        psycopg2.extras.register_uuid()
-        cls.conn = psycopg2.connect(DSN)
-        cls.conn.autocommit = True
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.conn.close()
 
     def value(self, param):
         if "json" in param:
@@ -499,16 +503,7 @@ ROWS_SQL = ("SELECT id, name, big, price, ok, at, added, uid, tags, doc "
 
 
 @unittest.skipUnless(DSN, "CACHEASIDE_DSN is not set")
-class TypedRows(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        psycopg2.extras.register_uuid()
-        cls.conn = psycopg2.connect(DSN)
-        cls.conn.autocommit = True
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.conn.close()
+class TypedRows(Psycopg2Connection, unittest.TestCase):
 
     def direct_rows(self):
         with self.conn.cursor() as cur:

@@ -23,23 +23,10 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { Client } = require('pg');
+const { parseDsn } = require('./dsn');
 
 const DSN = process.env.CACHEASIDE_DSN;
 const prefix = `js${process.pid}:`;
-
-// libpq "key=value" connection string to a pg config object
-function parseDsn(dsn) {
-  const cfg = {};
-  for (const part of dsn.trim().split(/\s+/)) {
-    const i = part.indexOf('=');
-    const k = part.slice(0, i);
-    const v = part.slice(i + 1);
-    if (k === 'dbname') cfg.database = v;
-    else if (k === 'port') cfg.port = Number(v);
-    else cfg[k] = v;
-  }
-  return cfg;
-}
 
 // JSON text without whitespace outside strings
 function jsonNorm(text) {

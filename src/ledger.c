@@ -183,6 +183,7 @@ ledger_image(LedgerImage *image)
 	image->epoch = ledger->epoch;
 	image->seq = pg_atomic_read_u64(&ledger->seq);
 	image->valid_from = pg_atomic_read_u64(&ledger->valid_from);
+	image->patterns_newest = 0;
 	for (int i = 0; i < LEDGER_SLOTS; i++)
 	{
 		image->last[i] = pg_atomic_read_u64(&ledger->slots[i].last);

@@ -24,6 +24,8 @@ typedef struct LedgerImage
 	uint64		epoch;
 	uint64		seq;
 	uint64		valid_from;
+	uint64		patterns_newest;	/* the newest glob pattern recorded
+									 * (patterns.c), set by ledger_save.c */
 	uint64		last[LEDGER_SLOTS];
 	uint64		last_xid[LEDGER_SLOTS];
 } LedgerImage;

@@ -48,9 +48,9 @@
 /* The sequence of a pattern whose transaction is committing */
 #define PATTERN_IN_FLIGHT	PG_UINT64_MAX
 
+/* A pattern; its sequence number is in seqs[], apart, for a quick scan */
 typedef struct PatternSlot
 {
-	uint64		seq;			/* 0: empty; PATTERN_IN_FLIGHT: marked */
 	Oid			dbid;
 	bool		all;			/* too long: every key of the database */
 	uint16		len;
@@ -63,6 +63,8 @@ typedef struct PatternRing
 	pg_atomic_uint64 newest;	/* the newest sequence recorded */
 	uint64		forgotten;		/* entries older are misses (under lock) */
 	uint32		overflows;		/* overflow marks in flight (under lock) */
+	uint64		seqs[PATTERNS_RING];	/* 0: empty; PATTERN_IN_FLIGHT:
+										 * marked */
 	PatternSlot slots[PATTERNS_RING];
 } PatternRing;
 
@@ -129,16 +131,16 @@ take_slot(void)
 
 	for (int i = 0; i < PATTERNS_RING; i++)
 	{
-		uint64		seq = ring->slots[i].seq;
+		uint64		seq = ring->seqs[i];
 
 		if (seq == 0)
 			return i;
 		if (seq != PATTERN_IN_FLIGHT &&
-			(oldest == PATTERNS_OVERFLOW || seq < ring->slots[oldest].seq))
+			(oldest == PATTERNS_OVERFLOW || seq < ring->seqs[oldest]))
 			oldest = i;
 	}
 	if (oldest != PATTERNS_OVERFLOW)
-		ring->forgotten = Max(ring->forgotten, ring->slots[oldest].seq);
+		ring->forgotten = Max(ring->forgotten, ring->seqs[oldest]);
 	return oldest;
 }
 
@@ -154,7 +156,7 @@ mark_locked(Oid dbid, const char *pattern, size_t len)
 	{
 		PatternSlot *slot = &ring->slots[i];
 
-		slot->seq = PATTERN_IN_FLIGHT;
+		ring->seqs[i] = PATTERN_IN_FLIGHT;
 		slot->dbid = dbid;
 		slot->all = len > PATTERNS_MAX_LEN;
 		slot->len = slot->all ? 0 : (uint16) len;
@@ -196,7 +198,7 @@ patterns_unmark(const int *marks, int nmarks)
 		if (marks[i] == PATTERNS_OVERFLOW)
 			ring->overflows--;
 		else
-			ring->slots[marks[i]].seq = 0;
+			ring->seqs[marks[i]] = 0;
 		pg_atomic_fetch_sub_u32(&ring->inflight, 1);
 	}
 	LWLockRelease(ring_lock);
@@ -214,7 +216,7 @@ record_locked(const int *marks, int nmarks, uint64 seq)
 			ring->overflows--;
 		}
 		else
-			ring->slots[marks[i]].seq = seq;
+			ring->seqs[marks[i]] = seq;
 	}
 	if (pg_atomic_read_u64(&ring->newest) < seq)
 		pg_atomic_write_u64(&ring->newest, seq);
@@ -254,6 +256,31 @@ patterns_record_now(Oid dbid, const char *pattern, size_t len)
 }
 
 
+/*
+ * The sequence number of the newest pattern recorded, for saving at a
+ * clean shutdown (ledger_save.c).
+ */
+uint64
+patterns_newest(void)
+{
+	Assert(ring != NULL);
+	return pg_atomic_read_u64(&ring->newest);
+}
+
+/*
+ * At a start that restored the ledger of the last run, in the postmaster:
+ * its patterns are not known, only the newest one's sequence number, so
+ * every entry older than that is a miss.
+ */
+void
+patterns_restore(uint64 newest)
+{
+	Assert(ring != NULL);
+	ring->forgotten = newest;
+	pg_atomic_write_u64(&ring->newest, newest);
+}
+
+
 /* ----------------------------------------------------------------
  * Searching
  * ----------------------------------------------------------------
@@ -280,9 +307,12 @@ patterns_match(Oid dbid, const char *key, size_t len, uint64 as_of)
 		found = true;
 	for (int i = 0; i < PATTERNS_RING && !found; i++)
 	{
-		PatternSlot *slot = &ring->slots[i];
+		PatternSlot *slot;
 
-		if (slot->seq > as_of && slot->dbid == dbid &&
+		if (ring->seqs[i] <= as_of)
+			continue;
+		slot = &ring->slots[i];
+		if (slot->dbid == dbid &&
 			(slot->all ||
 			 nearcache_glob_match(slot->pattern, slot->len, key, len)))
 			found = true;

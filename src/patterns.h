@@ -26,6 +26,8 @@ extern int	patterns_mark(Oid dbid, const char *pattern, size_t len);
 extern void patterns_unmark(const int *marks, int nmarks);
 extern void patterns_record(const int *marks, int nmarks);
 extern void patterns_record_now(Oid dbid, const char *pattern, size_t len);
+extern uint64 patterns_newest(void);
+extern void patterns_restore(uint64 newest);
 extern bool patterns_match(Oid dbid, const char *key, size_t len,
 						   uint64 as_of);
 

@@ -10,7 +10,12 @@
 # fills may read the old row before a writer's COMMIT and store it after
 # the writer's removal after commit.  Before invalidations were recorded
 # in shared memory, writers read their own old rows (stale) at a steady
-# rate; there must be none.  The same with a glob pattern.
+# rate; there must be none.  The same with a glob pattern, and without the
+# near-cache.
+#
+# Then the ring of recent patterns (patterns.c) forgetting: 1024 patterns
+# that match nothing leave an entry a hit; one more makes it a miss (once),
+# never a stale hit.
 
 use strict;
 use warnings;
@@ -85,12 +90,12 @@ sub race
 	return ($wout, $rout);
 }
 
-foreach my $case (
-	[ 'a key', q{SELECT cache_invalidate('c' || :k);} ],
-	[ 'a glob pattern', q{SELECT cache_invalidate('c' || :k || '*');} ])
+# one race of $seconds: writers invalidate with $invalidate (SQL with :k)
+sub race_case
 {
-	my ($what, $invalidate) = @$case;
+	my ($what, $invalidate) = @_;
 	$node->safe_psql('postgres', 'TRUNCATE stale, checks');
+	$node->safe_psql('postgres', 'SELECT cache_stats_reset()');
 	my $writer = script('writer', <<"EOS");
 \\set k random(1, 4)
 BEGIN;
@@ -106,14 +111,60 @@ EOS
 		"$what: the readers' calls all succeeded");
 	my $checks = $node->safe_psql('postgres', 'SELECT count(*) FROM checks');
 	my $hits = $node->safe_psql('postgres',
-		q{SELECT coalesce(sum(hits), 0) FROM cache_stats WHERE query = 'select v from cnt where k = $1'});
-	note "$what: $checks writes checked, $hits hits so far";
+		q{SELECT coalesce(sum(hits), 0) || ' hits, ' || coalesce(sum(local_hits), 0) || ' of them near-cache hits, ' || coalesce(sum(misses), 0) || ' misses' FROM cache_stats WHERE query = 'select v from cnt where k = $1'});
+	note "$what: $checks writes checked; $hits";
 	ok($checks > 0, "$what: writers read their keys back");
-	is($node->safe_psql('postgres', 'SELECT count(*) FROM stale'),
-		'0', "$what: no writer read a value older than it wrote");
+	my $stale = $node->safe_psql('postgres', 'SELECT count(*) FROM stale');
+	is($stale, '0', "$what: no writer read a value older than it wrote");
 	diag $node->safe_psql('postgres', 'SELECT * FROM stale LIMIT 10')
-	  if $node->safe_psql('postgres', 'SELECT count(*) FROM stale') ne '0';
+	  if $stale ne '0';
 }
+
+# the near-cache is on by default
+race_case('a key', q{SELECT cache_invalidate('c' || :k);});
+race_case('a glob pattern', q{SELECT cache_invalidate('c' || :k || '*');});
+$node->append_conf('postgresql.conf', "cacheaside.local_cache_size = 0\n");
+$node->restart;
+race_case('a key, without the near-cache',
+	q{SELECT cache_invalidate('c' || :k);});
+
+# ---------------------------------------------------------------------------
+note 'the ring of recent patterns forgets';
+
+my $q = q{select v from cnt where k = $1};
+
+# hits and misses of the counters' query so far
+sub counts
+{
+	return $node->safe_psql('postgres',
+		"SELECT coalesce(sum(hits), 0) || '/' || coalesce(sum(misses), 0) FROM cache_stats WHERE query = '$q'"
+	);
+}
+
+sub call1
+{
+	return $node->safe_psql('postgres',
+		qq{SELECT cache_aside_query('c1', '$q', 300, 1)});
+}
+
+$node->safe_psql('postgres', q{SELECT cache_invalidate('c1')});
+$node->safe_psql('postgres', 'SELECT cache_stats_reset()');
+call1();
+call1();
+is(counts(), '1/1', 'an entry is stored, then hit');
+
+# patterns that match no key, each recorded outside a transaction block
+$node->safe_psql('postgres',
+	q{DO $$ BEGIN FOR i IN 1..1024 LOOP PERFORM cache_invalidate('none' || i || '*'); END LOOP; END $$});
+call1();
+is(counts(), '2/1', 'after 1024 patterns that do not match it, still a hit');
+
+$node->safe_psql('postgres', q{SELECT cache_invalidate('none*')});
+call1();
+is(counts(), '2/2',
+	'one more pattern: the ring forgot one newer than the entry, a miss');
+call1();
+is(counts(), '3/2', 'and the entry stored again is hit');
 
 $node->stop;
 done_testing();

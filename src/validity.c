@@ -11,6 +11,13 @@
  *				read, none is writing it now, the cluster has not restarted
  *				(epoch), and nothing unseen may have committed since
  *				(prepared transactions, prepared.c);
+ *	invalidations	with the library preloaded, no cache_invalidate named
+ *				the entry's key (or a pattern it matches) since its "as
+ *				of", and none that did is committing now
+ *				(invalidations.c); checked also with
+ *				cacheaside.auto_invalidate off, where an entry of another
+ *				start of the server (epoch) is a miss too, since its
+ *				invalidations are not known;
  *	own writes	this transaction has not written what it read;
  *	snapshot	a REPEATABLE READ transaction serves and stores only what
  *				its snapshot sees exactly: every commit that wrote what
@@ -24,14 +31,6 @@
  * Before deciding, a hit takes the AccessShareLock the query would take on
  * each relation it read, held until the transaction ends, so that what
  * other sessions may do meanwhile is the same as if the query had run.
- *
- *	invalidations	with the library preloaded, no cache_invalidate named
- *				the entry's key (or a pattern it matches) since its "as
- *				of", and none that did is committing now
- *				(invalidations.c); checked also with
- *				cacheaside.auto_invalidate off, where an entry of another
- *				start of the server (epoch) is a miss too, since its
- *				invalidations are not known;
  *
  * With cacheaside.auto_invalidate off, or where commits are not tracked
  * (no preloading, a standby), hits skip the check of commits and go by TTL

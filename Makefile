@@ -39,6 +39,8 @@ OBJS = \
 	src/lockscan.o \
 	src/writeset.o \
 	src/commits.o \
+	src/invalidations.o \
+	src/patterns.o \
 	src/validity.o \
 	src/stats.o \
 	src/flight.o \

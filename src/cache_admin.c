@@ -20,6 +20,11 @@
  * transaction cannot be prepared for two-phase commit, because COMMIT
  * PREPARED would not repeat it.
  *
+ * Removing is not all: with the library preloaded, each invalidation is
+ * also recorded in shared memory at the call and at commit
+ * (invalidations.c), so that rows a fill read before the commit and
+ * stored after the second removal are not served either.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -34,6 +39,8 @@
 
 #include "cache_admin.h"
 #include "entry.h"
+#include "invalidations.h"
+#include "keyspace.h"
 #include "store.h"
 #include "validity.h"
 
@@ -58,6 +65,9 @@ cache_invalidate(PG_FUNCTION_ARGS)
 {
 	text	   *pattern = PG_GETARG_TEXT_PP(0);
 	int64		removed;
+	bool		at_commit = IsTransactionBlock() ||
+		TransactionIdIsValid(GetTopTransactionIdIfAny());
+	StringInfoData name;
 
 	/* a key named outright is one UNLINK; a glob scans the namespace */
 	if (pattern_is_key(pattern))
@@ -70,8 +80,7 @@ cache_invalidate(PG_FUNCTION_ARGS)
 	 * To be repeated after commit: keys named outright (removed together,
 	 * in one UNLINK), and each distinct glob.
 	 */
-	if (IsTransactionBlock() ||
-		TransactionIdIsValid(GetTopTransactionIdIfAny()))
+	if (at_commit)
 	{
 		ListCell   *lc;
 		bool		known = false;
@@ -114,6 +123,22 @@ cache_invalidate(PG_FUNCTION_ARGS)
 			MemoryContextSwitchTo(oldcxt);
 		}
 	}
+
+	/*
+	 * Recorded in shared memory too, now and at commit: what a fill that
+	 * began before stores after the removal is not served
+	 * (invalidations.c).
+	 */
+	initStringInfo(&name);
+	if (pattern_is_key(pattern))
+		keyspace_entry_key(&name, VARDATA_ANY(pattern),
+						   VARSIZE_ANY_EXHDR(pattern));
+	else
+		keyspace_entry_pattern(&name, VARDATA_ANY(pattern),
+							   VARSIZE_ANY_EXHDR(pattern));
+	invalidations_note(name.data, name.len, !pattern_is_key(pattern),
+					   at_commit);
+	pfree(name.data);
 
 	PG_RETURN_INT64(removed);
 }

@@ -47,6 +47,15 @@ PG_FUNCTION_INFO_V1(cache_aside_query);
 PG_FUNCTION_INFO_V1(cache_aside_query_params);
 
 /*
+ * For tests only (test/modules/pause_store): a function another library
+ * may put in the rendezvous variable "cacheaside_before_store", called
+ * with the Redis key once a fill has decided to store and before it does.
+ */
+typedef void (*cache_before_store_function) (const char *key);
+
+static void **before_store = NULL;
+
+/*
  * Store the result of a miss, made by fill.  Returns REASON_NONE when it
  * was stored, else why not; *bytes: the size stored.
  */
@@ -131,7 +140,14 @@ cache_fill(const StoreKey *skey, const uint8 *fingerprint, text *sqltext,
 
 	why = fill_unstorable(fill, tracked, as_of, &reason);
 	if (why == NULL)
+		why = validity_key_storable(skey->name.data, skey->name.len, tracked,
+									as_of, &reason);
+	if (why == NULL)
 	{
+		if (before_store == NULL)
+			before_store = find_rendezvous_variable("cacheaside_before_store");
+		if (*before_store != NULL)
+			((cache_before_store_function) *before_store) (skey->name.data);
 		call->not_stored = cache_store(skey, fingerprint, &result, fill,
 									   tracked, as_of,
 									   (uint32) Min(INSTR_TIME_GET_MICROSEC(took),
@@ -250,7 +266,8 @@ cache_lookup(const StoreKey *skey, const uint8 *fingerprint, TrackMode mode,
 	if (*found != STORE_FOUND ||
 		memcmp(entry.fingerprint, fingerprint, FINGERPRINT_LEN) != 0)
 		return NULL;
-	why = validity_servable(&entry, mode, &reason);
+	why = validity_servable(&entry, skey->name.data, skey->name.len, mode,
+							&reason);
 	if (why != NULL)
 	{
 		call->not_served = reason;

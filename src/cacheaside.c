@@ -24,7 +24,11 @@
  *					from the lock manager's shared state (the one file tied
  *					to its private layout, which differs between versions)
  *	prepared.c		the registry of prepared transactions that wrote
+ *	invalidations.c	this backend's cache_invalidate calls, recorded in the
+ *					ledger (keys) and the ring of patterns at the call,
+ *					pre-commit, commit and abort
  *	ledger.c		the commit ledger in shared memory
+ *	patterns.c		the recent glob patterns of cache_invalidate
  *	ledger_save.c	the ledger kept across a clean restart
  *	privs.c			privilege checks: encoded from what a query passes,
  *					made again on hits
@@ -69,9 +73,11 @@
 #include "config.h"
 #include "fill.h"
 #include "flight.h"
+#include "invalidations.h"
 #include "ledger.h"
 #include "ledger_save.h"
 #include "nearcache.h"
+#include "patterns.h"
 #include "prepared.h"
 #include "privs.h"
 #include "stats.h"
@@ -108,7 +114,9 @@ cacheaside_shmem_request(void)
 													  prepared_shmem_size()),
 											 add_size(stats_shmem_size(),
 													  flight_shmem_size())),
-									nearcache_shmem_size()));
+									add_size(nearcache_shmem_size(),
+											 patterns_shmem_size())));
+	patterns_shmem_request();
 	stats_shmem_request();
 	flight_shmem_request();
 	nearcache_shmem_request();
@@ -124,6 +132,7 @@ cacheaside_shmem_startup(void)
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	made = ledger_shmem_init();
+	patterns_shmem_init();
 	prepared_shmem_init();
 	stats_shmem_init();
 	flight_shmem_init();
@@ -240,11 +249,13 @@ cacheaside_post_parse_analyze(ParseState *pstate, Query *query,
  *	pre-prepare	cache_invalidate's refusal first, before anything is
  *				recorded; then the ledger's record of the prepared
  *				transaction.
- *	commit		the ledger first: the commit is recorded, so that no
- *				entry of what it wrote is served or stored any more; only
- *				then cache_invalidate's repeat in Redis, which waits on
- *				Redis and which a concurrent refill must not be able to
- *				undo.
+ *	pre-commit	what the transaction wrote, then what it invalidated, is
+ *				marked in flight.
+ *	commit		the ledger first: the commit and its invalidations are
+ *				recorded, so that no entry of what it wrote or invalidated
+ *				is served or stored any more; only then cache_invalidate's
+ *				repeat in Redis, which waits on Redis and which a
+ *				concurrent refill must not be able to undo.
  *	end			then any fill left behind by an error is forgotten, and
  *				any fill other sessions wait for is ended (as not stored).
  */
@@ -255,6 +266,7 @@ cacheaside_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_PRE_COMMIT:
 			commits_pre_commit();
+			invalidations_pre_commit();
 			break;
 		case XACT_EVENT_PRE_PREPARE:
 			cache_admin_pre_prepare();
@@ -262,18 +274,21 @@ cacheaside_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_COMMIT:
 			commits_commit();
+			invalidations_commit();
 			cache_admin_commit();
 			fill_reset();
 			flight_release_all();
 			break;
 		case XACT_EVENT_PREPARE:
 			commits_prepare();
+			invalidations_forget();
 			cache_admin_forget();
 			fill_reset();
 			flight_release_all();
 			break;
 		case XACT_EVENT_ABORT:
 			commits_abort();
+			invalidations_forget();
 			cache_admin_forget();
 			fill_reset();
 			flight_release_all();

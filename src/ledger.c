@@ -12,7 +12,9 @@
  *
  * The ledger is a global sequence number and an array of slots; a relation
  * (database, OID) hashes to one slot, and (database, InvalidOid) is the
- * slot of a write to the whole database.  Each slot holds
+ * slot of a write to the whole database.  The Redis key of an entry
+ * (which names its database) hashes to a slot too: cache_invalidate of
+ * that key counts as a write to it (invalidations.c).  Each slot holds
  *
  *	last		the sequence number of the latest commit that wrote to a
  *				relation of the slot
@@ -79,6 +81,16 @@ typedef struct Ledger
 } Ledger;
 
 static Ledger *ledger = NULL;
+
+static inline void
+atomic_max_u64(pg_atomic_uint64 *ptr, uint64 value)
+{
+	uint64		current = pg_atomic_read_u64(ptr);
+
+	while (current < value &&
+		   !pg_atomic_compare_exchange_u64(ptr, &current, value))
+		;
+}
 
 
 /* ----------------------------------------------------------------
@@ -171,6 +183,7 @@ ledger_image(LedgerImage *image)
 	image->epoch = ledger->epoch;
 	image->seq = pg_atomic_read_u64(&ledger->seq);
 	image->valid_from = pg_atomic_read_u64(&ledger->valid_from);
+	image->patterns_newest = 0;
 	for (int i = 0; i < LEDGER_SLOTS; i++)
 	{
 		image->last[i] = pg_atomic_read_u64(&ledger->slots[i].last);
@@ -241,6 +254,42 @@ ledger_slot_of(Oid dbid, Oid relid)
 		(LEDGER_SLOTS - 1);
 }
 
+/*
+ * The slot of the entry under a Redis key, which cache_invalidate of that
+ * key marks and records like a write (invalidations.c).  Hashed apart from
+ * relations: a collision only causes extra misses.
+ */
+uint32
+ledger_slot_of_key(Oid dbid, const char *key, size_t len)
+{
+	return hash_combine(murmurhash32(dbid),
+						hash_bytes((const unsigned char *) key, (int) len)) &
+		(LEDGER_SLOTS - 1);
+}
+
+/*
+ * Take the next sequence number, for a record kept outside the slots
+ * (patterns.c).  Called after what it records took effect.
+ */
+uint64
+ledger_take_sequence(void)
+{
+	Assert(ledger != NULL);
+	return pg_atomic_add_fetch_u64(&ledger->seq, 1);
+}
+
+/*
+ * Record a change of slot that took effect now, without a mark in flight
+ * before it: a cache_invalidate of a key, at the call.
+ */
+void
+ledger_record_now(uint32 slot)
+{
+	Assert(ledger != NULL);
+	atomic_max_u64(&ledger->slots[slot].last, ledger_take_sequence());
+	pg_write_barrier();
+}
+
 static int
 uint32_cmp(const void *a, const void *b)
 {
@@ -265,16 +314,6 @@ ledger_distinct_slots(uint32 *slots, int nslots)
 		if (n == 0 || slots[n - 1] != slots[i])
 			slots[n++] = slots[i];
 	return n;
-}
-
-static inline void
-atomic_max_u64(pg_atomic_uint64 *ptr, uint64 value)
-{
-	uint64		current = pg_atomic_read_u64(ptr);
-
-	while (current < value &&
-		   !pg_atomic_compare_exchange_u64(ptr, &current, value))
-		;
 }
 
 /*

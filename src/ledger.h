@@ -24,6 +24,8 @@ typedef struct LedgerImage
 	uint64		epoch;
 	uint64		seq;
 	uint64		valid_from;
+	uint64		patterns_newest;	/* the newest glob pattern recorded
+									 * (patterns.c), set by ledger_save.c */
 	uint64		last[LEDGER_SLOTS];
 	uint64		last_xid[LEDGER_SLOTS];
 } LedgerImage;
@@ -38,6 +40,9 @@ extern uint64 ledger_valid_from(void);
 extern void ledger_restart_validity(void);
 
 extern uint32 ledger_slot_of(Oid dbid, Oid relid);
+extern uint32 ledger_slot_of_key(Oid dbid, const char *key, size_t len);
+extern uint64 ledger_take_sequence(void);
+extern void ledger_record_now(uint32 slot);
 extern int	ledger_distinct_slots(uint32 *slots, int nslots);
 extern void ledger_mark(const uint32 *slots, int nslots);
 extern void ledger_unmark(const uint32 *slots, int nslots);

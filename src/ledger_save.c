@@ -22,6 +22,12 @@
  * crash cannot bring it back.  A restore keeps the new run's own epoch for
  * what it stores (ledger.c).
  *
+ * The ring of recent glob patterns of cache_invalidate (patterns.c) is not
+ * saved, only the sequence number of its newest pattern: after the
+ * restore, entries older than that are misses, as if the ring had
+ * forgotten every pattern (never a stale hit; entries of a run that used
+ * no pattern keep).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -41,11 +47,12 @@
 
 #include "ledger.h"
 #include "ledger_save.h"
+#include "patterns.h"
 
 #define LEDGER_FILE			PGSTAT_STAT_PERMANENT_DIRECTORY "/cacheaside.ledger"
 #define LEDGER_FILE_TMP		LEDGER_FILE ".tmp"
 #define LEDGER_FILE_MAGIC	0x43414C47	/* "CALG" */
-#define LEDGER_FILE_VERSION	1
+#define LEDGER_FILE_VERSION	2	/* 2: with the newest glob pattern */
 
 typedef struct LedgerFileHeader
 {
@@ -94,6 +101,7 @@ ledger_save_at_exit(int code, Datum arg)
 
 	image = palloc(sizeof(LedgerImage));
 	ledger_image(image);
+	image->patterns_newest = patterns_newest();
 	memset(&header, 0, sizeof(header));
 	header.magic = LEDGER_FILE_MAGIC;
 	header.version = LEDGER_FILE_VERSION;
@@ -212,6 +220,7 @@ ledger_save_startup(void)
 		return;
 	}
 	ledger_restore(image);
+	patterns_restore(image->patterns_newest);
 	pfree(image);
 	ereport(LOG,
 			(errmsg("cacheaside: restored the commit ledger saved at the last clean shutdown"),

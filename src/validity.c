@@ -11,6 +11,13 @@
  *				read, none is writing it now, the cluster has not restarted
  *				(epoch), and nothing unseen may have committed since
  *				(prepared transactions, prepared.c);
+ *	invalidations	with the library preloaded, no cache_invalidate named
+ *				the entry's key (or a pattern it matches) since its "as
+ *				of", and none that did is committing now
+ *				(invalidations.c); checked also with
+ *				cacheaside.auto_invalidate off, where an entry of another
+ *				start of the server (epoch) is a miss too, since its
+ *				invalidations are not known;
  *	own writes	this transaction has not written what it read;
  *	snapshot	a REPEATABLE READ transaction serves and stores only what
  *				its snapshot sees exactly: every commit that wrote what
@@ -27,7 +34,10 @@
  *
  * With cacheaside.auto_invalidate off, or where commits are not tracked
  * (no preloading, a standby), hits skip the check of commits and go by TTL
- * only; own writes and privileges are still checked.
+ * (and, preloaded, invalidations) only; own writes and privileges are
+ * still checked.  Entries made where writes were not tracked (a standby, a
+ * server without preloading) carry no "as of": with auto_invalidate off
+ * they go by TTL only.
  *
  * Each function returns NULL when the entry may be used, or a short reason
  * why not, which callers log at DEBUG1.
@@ -44,7 +54,9 @@
 #include "utils/snapmgr.h"
 
 #include "config.h"
+#include "invalidations.h"
 #include "ledger.h"
+#include "patterns.h"
 #include "prepared.h"
 #include "privs.h"
 #include "validity.h"
@@ -57,8 +69,10 @@ typedef enum CommitVerdict
 	COMMITS_CHANGED,			/* a commit wrote what the entry read, or is
 								 * committing now, or the cluster restarted */
 	COMMITS_WRITTEN,			/* this transaction wrote what the entry read */
-	COMMITS_SNAPSHOT			/* this transaction's snapshot may not see
+	COMMITS_SNAPSHOT,			/* this transaction's snapshot may not see
 								 * every commit the entry saw */
+	COMMITS_INVALIDATED			/* cache_invalidate named it since, or is
+								 * committing now */
 } CommitVerdict;
 
 /* The kind of reason a verdict is */
@@ -70,6 +84,7 @@ verdict_reason(CommitVerdict verdict)
 		case COMMITS_VALID:
 			break;
 		case COMMITS_CHANGED:
+		case COMMITS_INVALIDATED:
 			return REASON_CHANGED;
 		case COMMITS_WRITTEN:
 			return REASON_OWN_WRITES;
@@ -194,12 +209,28 @@ check_commits(const Oid *relids, int nrelids, uint64 epoch, uint64 as_of)
 }
 
 /*
+ * Has a cache_invalidate named the entry under key (its Redis key) since
+ * as_of, or is a transaction that did committing now?  Only where
+ * invalidations_tracked().
+ */
+static bool
+key_invalidated(const char *key, size_t len, uint64 as_of)
+{
+	uint64		last_xid = 0;
+
+	return ledger_slot_changed(ledger_slot_of_key(MyDatabaseId, key, len),
+							   as_of, &last_xid) ||
+		patterns_match(MyDatabaseId, key, len, as_of);
+}
+
+/*
  * May this session be served a decoded entry of its computation (same
- * fingerprint)?  mode is validity_mode() of the call.
+ * fingerprint), read under key (its Redis key)?  mode is validity_mode()
+ * of the call.
  */
 const char *
-validity_servable(const CacheEntry *entry, TrackMode mode,
-				  CacheReason *reason)
+validity_servable(const CacheEntry *entry, const char *key, size_t keylen,
+				  TrackMode mode, CacheReason *reason)
 {
 	CommitVerdict verdict;
 
@@ -218,6 +249,16 @@ validity_servable(const CacheEntry *entry, TrackMode mode,
 		/* TTL only: but never an entry this transaction's writes affect */
 		verdict = writeset_written_by_me(entry->relations, entry->nrelations) ?
 			COMMITS_WRITTEN : COMMITS_VALID;
+
+		/*
+		 * and never one a cache_invalidate removed: those of another start
+		 * of the server are not known, those made untracked cannot be told
+		 */
+		if (verdict == COMMITS_VALID && invalidations_tracked() &&
+			(entry->flags & ENTRY_TRACKED) &&
+			(!ledger_epoch_accepts(entry->epoch) ||
+			 key_invalidated(key, keylen, entry->as_of)))
+			verdict = COMMITS_INVALIDATED;
 	}
 	else if (!(entry->flags & ENTRY_TRACKED))
 		verdict = COMMITS_CHANGED;	/* made where writes were not tracked */
@@ -227,14 +268,21 @@ validity_servable(const CacheEntry *entry, TrackMode mode,
 		return "the transaction is serializable, and a hit would take no predicate locks";
 	}
 	else
+	{
 		verdict = check_commits(entry->relations, entry->nrelations,
 								entry->epoch, entry->as_of);
+		if (verdict == COMMITS_VALID &&
+			key_invalidated(key, keylen, entry->as_of))
+			verdict = COMMITS_INVALIDATED;
+	}
 
 	*reason = verdict_reason(verdict);
 	switch (verdict)
 	{
 		case COMMITS_VALID:
 			break;
+		case COMMITS_INVALIDATED:
+			return "cache_invalidate() removed it after its query began";
 		case COMMITS_CHANGED:
 			return "what it read has changed";
 		case COMMITS_WRITTEN:
@@ -277,6 +325,7 @@ validity_storable(const Oid *relids, int nrelids, bool tracked,
 		case COMMITS_VALID:
 			break;
 		case COMMITS_CHANGED:
+		case COMMITS_INVALIDATED:
 			return "what it read changed while it ran";
 		case COMMITS_WRITTEN:
 			return "this transaction wrote what it read";
@@ -284,6 +333,23 @@ validity_storable(const Oid *relids, int nrelids, bool tracked,
 			return "this transaction's snapshot may miss committed writes";
 	}
 	return NULL;
+}
+
+/*
+ * May a result whose query began at as_of (tracked: see
+ * validity_storable) be stored under key (its Redis key), as far as
+ * cache_invalidate goes?
+ */
+const char *
+validity_key_storable(const char *key, size_t keylen, bool tracked,
+					  uint64 as_of, CacheReason *reason)
+{
+	*reason = REASON_NONE;
+	if (!tracked || !invalidations_tracked() ||
+		!key_invalidated(key, keylen, as_of))
+		return NULL;
+	*reason = REASON_CHANGED;
+	return "cache_invalidate() removed it while its query ran";
 }
 
 /*

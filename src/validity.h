@@ -24,8 +24,12 @@ extern TrackMode validity_mode(void);
 extern bool validity_writes_tracked(void);
 extern uint64 validity_epoch(void);
 extern uint64 validity_as_of(void);
-extern const char *validity_servable(const CacheEntry *entry, TrackMode mode,
-									 CacheReason *reason);
+extern const char *validity_servable(const CacheEntry *entry,
+									 const char *key, size_t keylen,
+									 TrackMode mode, CacheReason *reason);
+extern const char *validity_key_storable(const char *key, size_t keylen,
+										 bool tracked, uint64 as_of,
+										 CacheReason *reason);
 extern const char *validity_storable(const Oid *relids, int nrelids,
 									 bool tracked, uint64 as_of,
 									 CacheReason *reason);

@@ -1,0 +1,329 @@
+/*-------------------------------------------------------------------------
+ *
+ * patterns.c
+ *	  The recent glob patterns of cache_invalidate, in shared memory.
+ *
+ * A key named outright by cache_invalidate is recorded in its ledger slot
+ * like a write (ledger.c).  A glob pattern names keys that cannot be
+ * listed, so it is kept here instead: a ring of the PATTERNS_RING most
+ * recent (database, pattern, sequence number).  An entry whose key matches
+ * a pattern of its database recorded after the entry's "as of", or whose
+ * "as of" is older than the newest pattern the ring forgot, is not valid.
+ * Forgetting only causes extra misses, never a stale hit.
+ *
+ * Like a writer, a transaction that called cache_invalidate with a pattern
+ * marks it at pre-commit: the pattern gets a slot of the ring in flight
+ * (sequence PATTERN_IN_FLIGHT, newer than every entry), and at commit,
+ * once the commit is visible, takes the next sequence number of the ledger
+ * (patterns_record).  A slot in flight is never reused.  When every slot is
+ * in flight, the mark is an overflow: while it is in flight every entry is
+ * a miss, and its record raises "forgotten" instead of filling a slot.
+ * A pattern longer than PATTERNS_MAX_LEN is kept as "every key of the
+ * database".
+ *
+ * Note about locking.  The ring is changed and searched under one LWLock.
+ * A hit first reads, without it, the number of marks in flight and then
+ * the newest sequence number recorded: a mark is counted before its commit
+ * can become visible and uncounted only after its sequence number is
+ * newest (the ledger's order, ledger.c), so when there are no marks and
+ * nothing newer than the entry, no pattern can concern it, and the hit
+ * costs two reads of shared memory.  Only otherwise does it take the lock
+ * in shared mode, scan the sequence numbers of the slots used so far and
+ * match the patterns newer than the entry: that costs about 14 000
+ * instructions with the whole ring in use (bench/README.md).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+
+#include "ledger.h"
+#include "nearcache.h"
+#include "patterns.h"
+
+#define PATTERNS_LOCK_TRANCHE	"cacheaside patterns"
+
+/* The sequence of a pattern whose transaction is committing */
+#define PATTERN_IN_FLIGHT	PG_UINT64_MAX
+
+/* A pattern; its sequence number is in seqs[], apart, for a quick scan */
+typedef struct PatternSlot
+{
+	Oid			dbid;
+	bool		all;			/* too long: every key of the database */
+	uint16		len;
+	char		pattern[PATTERNS_MAX_LEN];
+} PatternSlot;
+
+typedef struct PatternRing
+{
+	pg_atomic_uint32 inflight;	/* marks in flight, overflows included */
+	pg_atomic_uint64 newest;	/* the newest sequence recorded */
+	uint64		forgotten;		/* entries older are misses (under lock) */
+	uint32		overflows;		/* overflow marks in flight (under lock) */
+	int			used;			/* slots ever used: those below this index
+								 * (under lock) */
+	uint64		seqs[PATTERNS_RING];	/* 0: empty; PATTERN_IN_FLIGHT:
+										 * marked */
+	PatternSlot slots[PATTERNS_RING];
+} PatternRing;
+
+static PatternRing *ring = NULL;
+static LWLock *ring_lock = NULL;
+
+
+/* ----------------------------------------------------------------
+ * Shared memory
+ * ----------------------------------------------------------------
+ */
+
+Size
+patterns_shmem_size(void)
+{
+	return MAXALIGN(sizeof(PatternRing));
+}
+
+void
+patterns_shmem_request(void)
+{
+	RequestNamedLWLockTranche(PATTERNS_LOCK_TRANCHE, 1);
+}
+
+/*
+ * Called with AddinShmemInitLock held.
+ */
+void
+patterns_shmem_init(void)
+{
+	bool		found;
+
+	ring = ShmemInitStruct("cacheaside patterns", patterns_shmem_size(),
+						   &found);
+	ring_lock = &(GetNamedLWLockTranche(PATTERNS_LOCK_TRANCHE))->lock;
+	if (found)
+		return;
+	memset(ring, 0, sizeof(PatternRing));
+	pg_atomic_init_u32(&ring->inflight, 0);
+	pg_atomic_init_u64(&ring->newest, 0);
+}
+
+bool
+patterns_attached(void)
+{
+	return ring != NULL;
+}
+
+
+/* ----------------------------------------------------------------
+ * Recording
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * A slot for a new mark: an empty one, else the one recorded longest ago,
+ * which is forgotten; PATTERNS_OVERFLOW when all are in flight.  Called
+ * with the lock held exclusively.
+ */
+static int
+take_slot(void)
+{
+	int			oldest = PATTERNS_OVERFLOW;
+
+	for (int i = 0; i < PATTERNS_RING; i++)
+	{
+		uint64		seq = ring->seqs[i];
+
+		if (seq == 0)
+		{
+			ring->used = Max(ring->used, i + 1);
+			return i;
+		}
+		if (seq != PATTERN_IN_FLIGHT &&
+			(oldest == PATTERNS_OVERFLOW || seq < ring->seqs[oldest]))
+			oldest = i;
+	}
+	if (oldest != PATTERNS_OVERFLOW)
+		ring->forgotten = Max(ring->forgotten, ring->seqs[oldest]);
+	return oldest;
+}
+
+/* Mark a pattern in flight; the lock is held exclusively */
+static int
+mark_locked(Oid dbid, const char *pattern, size_t len)
+{
+	int			i = take_slot();
+
+	if (i == PATTERNS_OVERFLOW)
+		ring->overflows++;
+	else
+	{
+		PatternSlot *slot = &ring->slots[i];
+
+		ring->seqs[i] = PATTERN_IN_FLIGHT;
+		slot->dbid = dbid;
+		slot->all = len > PATTERNS_MAX_LEN;
+		slot->len = slot->all ? 0 : (uint16) len;
+		if (!slot->all)
+			memcpy(slot->pattern, pattern, len);
+	}
+	pg_atomic_fetch_add_u32(&ring->inflight, 1);
+	return i;
+}
+
+/*
+ * The transaction of a cache_invalidate with this pattern (of dbid's key
+ * namespace) is about to commit: until it is recorded or unmarked, entries
+ * whose keys match it are not valid.  Returns the mark, for
+ * patterns_record or patterns_unmark.
+ */
+int
+patterns_mark(Oid dbid, const char *pattern, size_t len)
+{
+	int			mark;
+
+	Assert(ring != NULL);
+	LWLockAcquire(ring_lock, LW_EXCLUSIVE);
+	mark = mark_locked(dbid, pattern, len);
+	LWLockRelease(ring_lock);
+	return mark;
+}
+
+/*
+ * Marks made by patterns_mark whose transaction did not commit.
+ */
+void
+patterns_unmark(const int *marks, int nmarks)
+{
+	Assert(ring != NULL);
+	LWLockAcquire(ring_lock, LW_EXCLUSIVE);
+	for (int i = 0; i < nmarks; i++)
+	{
+		if (marks[i] == PATTERNS_OVERFLOW)
+			ring->overflows--;
+		else
+			ring->seqs[marks[i]] = 0;
+		pg_atomic_fetch_sub_u32(&ring->inflight, 1);
+	}
+	LWLockRelease(ring_lock);
+}
+
+/* Record marks with the sequence seq; the lock is held exclusively */
+static void
+record_locked(const int *marks, int nmarks, uint64 seq)
+{
+	for (int i = 0; i < nmarks; i++)
+	{
+		if (marks[i] == PATTERNS_OVERFLOW)
+		{
+			ring->forgotten = Max(ring->forgotten, seq);
+			ring->overflows--;
+		}
+		else
+			ring->seqs[marks[i]] = seq;
+	}
+	if (pg_atomic_read_u64(&ring->newest) < seq)
+		pg_atomic_write_u64(&ring->newest, seq);
+	pg_write_barrier();
+	pg_atomic_fetch_sub_u32(&ring->inflight, nmarks);
+}
+
+/*
+ * The transaction of these marks committed, and its commit is visible:
+ * their patterns take a new sequence number of the ledger, and are no
+ * longer in flight.
+ */
+void
+patterns_record(const int *marks, int nmarks)
+{
+	Assert(ring != NULL);
+	if (nmarks == 0)
+		return;
+	LWLockAcquire(ring_lock, LW_EXCLUSIVE);
+	record_locked(marks, nmarks, ledger_take_sequence());
+	LWLockRelease(ring_lock);
+}
+
+/*
+ * A cache_invalidate with this pattern takes effect now.
+ */
+void
+patterns_record_now(Oid dbid, const char *pattern, size_t len)
+{
+	int			mark;
+
+	Assert(ring != NULL);
+	LWLockAcquire(ring_lock, LW_EXCLUSIVE);
+	mark = mark_locked(dbid, pattern, len);
+	record_locked(&mark, 1, ledger_take_sequence());
+	LWLockRelease(ring_lock);
+}
+
+
+/*
+ * The sequence number of the newest pattern recorded, for saving at a
+ * clean shutdown (ledger_save.c).
+ */
+uint64
+patterns_newest(void)
+{
+	Assert(ring != NULL);
+	return pg_atomic_read_u64(&ring->newest);
+}
+
+/*
+ * At a start that restored the ledger of the last run, in the postmaster:
+ * its patterns are not known, only the newest one's sequence number, so
+ * every entry older than that is a miss.
+ */
+void
+patterns_restore(uint64 newest)
+{
+	Assert(ring != NULL);
+	ring->forgotten = newest;
+	pg_atomic_write_u64(&ring->newest, newest);
+}
+
+
+/* ----------------------------------------------------------------
+ * Searching
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Has a pattern recorded after as_of, or in flight, named the entry under
+ * key (a Redis key of dbid), or may one have, forgotten since?
+ */
+bool
+patterns_match(Oid dbid, const char *key, size_t len, uint64 as_of)
+{
+	uint32		inflight;
+	bool		found = false;
+
+	Assert(ring != NULL);
+	inflight = pg_atomic_read_u32(&ring->inflight);
+	pg_read_barrier();
+	if (inflight == 0 && pg_atomic_read_u64(&ring->newest) <= as_of)
+		return false;
+
+	LWLockAcquire(ring_lock, LW_SHARED);
+	if (ring->overflows > 0 || ring->forgotten > as_of)
+		found = true;
+	for (int i = 0; i < ring->used && !found; i++)
+	{
+		PatternSlot *slot;
+
+		if (ring->seqs[i] <= as_of)
+			continue;
+		slot = &ring->slots[i];
+		if (slot->dbid == dbid &&
+			(slot->all ||
+			 nearcache_glob_match(slot->pattern, slot->len, key, len)))
+			found = true;
+	}
+	LWLockRelease(ring_lock);
+	return found;
+}

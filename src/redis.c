@@ -1814,9 +1814,22 @@ cluster_forget_unused(void)
 	for (int i = 1; i < MAX_NODES; i++)
 		if (rconn.nodes[i].known && !owns[i])
 		{
+			if (rconn.nodes[i].warned)
+				ereport(LOG,
+						(errmsg("cacheaside: Redis Cluster node %s:%d serves no slot any more, caching of its former slots resumes on their new masters",
+								rconn.nodes[i].host, rconn.nodes[i].port)));
 			node_disconnect(&rconn.nodes[i]);
 			rconn.nodes[i].known = false;
 		}
+	/* the seed is never forgotten: its outage ends with its slots */
+	if (!owns[0] && rconn.nmasters > 0 && rconn.nodes[0].warned)
+	{
+		ereport(LOG,
+				(errmsg("cacheaside: Redis Cluster node %s:%d serves no slot any more, caching of its former slots resumes on their new masters",
+						rconn.nodes[0].host, rconn.nodes[0].port)));
+		rconn.nodes[0].warned = false;
+		rconn.nodes[0].failed_at = 0;
+	}
 	/* the seed keeps no connection it does not need */
 	if (!owns[0] && rconn.nmasters > 0)
 		node_disconnect(&rconn.nodes[0]);
@@ -2004,6 +2017,51 @@ cluster_load_slots(RedisError *err)
 }
 
 /*
+ * Does a reply of a cluster node say that it cannot serve its slots now?
+ * CLUSTERDOWN: the node sees the cluster down (with
+ * cluster-require-full-coverage yes, Redis's default, every master answers
+ * so from the moment a master is flagged as failed until its replica is
+ * promoted); TRYAGAIN: a slot is being migrated or failed over; READONLY: a
+ * demoted master, for a command it does not redirect.  The node is then
+ * treated as unavailable for this request (its slots fail open, it backs
+ * off, the slot map is read again), its connection kept: it is in step.
+ * The commands were refused, so nothing happened on the node.
+ */
+static bool
+cluster_node_refuses(const RedisReply *replies, int nreplies, RedisError *err)
+{
+	for (int i = 0; i < nreplies; i++)
+	{
+		const RedisReply *r = &replies[i];
+
+		if (r->kind == REDIS_KIND_ERROR &&
+			(strncmp(r->str, "CLUSTERDOWN", 11) == 0 ||
+			 strncmp(r->str, "TRYAGAIN", 8) == 0 ||
+			 strncmp(r->str, "READONLY", 8) == 0))
+		{
+			redis_seterr(err, "Redis Cluster node %s:%d answered: %.128s",
+						 node->host, node->port, r->str);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Is a node of the cluster in an outage that was reported (the WARNING of
+ * the episode given)?  Nodes the slot map no longer names are forgotten,
+ * with their outage (cluster_forget_unused).
+ */
+static bool
+cluster_outage_warned(void)
+{
+	for (int i = 0; i < MAX_NODES; i++)
+		if ((i == 0 || rconn.nodes[i].known) && rconn.nodes[i].warned)
+			return true;
+	return false;
+}
+
+/*
  * Execute a request on cluster node n, under its back-off.  On failure err
  * is flagged node_only, with node_first on the first failure of an outage.
  */
@@ -2027,7 +2085,8 @@ cluster_node_execute(int n, RedisRequest *req, RedisReply *replies,
 	}
 
 	node = nd;
-	ok = node_execute(req, replies, reply_limit, err);
+	ok = node_execute(req, replies, reply_limit, err) &&
+		!cluster_node_refuses(replies, req->ncommands, err);
 	node = &rconn.nodes[0];
 	if (ok)
 	{
@@ -2048,9 +2107,10 @@ cluster_node_execute(int n, RedisRequest *req, RedisReply *replies,
 		strlcpy(msg, err->msg, sizeof(msg));
 		redis_seterr(err, "Redis Cluster node %s: %s", addr, msg);
 	}
+	/* one WARNING per episode: none while another node's outage goes on */
+	err->node_first = !nd->warned && !cluster_outage_warned();
 	nd->failed_at = GetCurrentTimestamp();
 	err->node_only = true;
-	err->node_first = !nd->warned;
 	nd->warned = true;
 	rconn.map_stale = true;
 	return false;

@@ -347,6 +347,80 @@ sub create_cluster
 	return;
 }
 
+=item RedisServer::create_cluster_with_replicas(@servers)
+
+Make a Redis Cluster of an even number of servers started with C<cluster>:
+half of them masters, each with one replica (C<redis-cli --cluster create
+... --cluster-replicas 1>), the slots split evenly over the masters.  Waits,
+at most 60 s, until every node reports cluster_state:ok and knows every
+other, and every replica's link to its master is up.  Returns a list of
+pairs C<[master, replica]>, in the order redis-cli chose the masters (it
+decides which server is which).  Dies when the cluster does not form.
+
+=cut
+
+sub create_cluster_with_replicas
+{
+	my (@servers) = @_;
+	my ($stdout, $stderr) = ('', '');
+	my @cmd = ($redis_cli, '--cluster', 'create',
+		(map { "$_->{host}:$_->{port}" } @servers),
+		'--cluster-replicas', '1', '--cluster-yes');
+	IPC::Run::run(\@cmd, '<', \undef, '>', \$stdout, '2>', \$stderr,
+		IPC::Run::timeout(60))
+	  or die "redis-cli --cluster create failed: $stdout $stderr";
+
+	my %by_id = map { (scalar $_->cli('CLUSTER', 'MYID') => $_) } @servers;
+	my $deadline = time() + 60;
+	my @pairs;
+	foreach my $server (@servers)
+	{
+		while (1)
+		{
+			my $info = $server->cli('CLUSTER', 'INFO');
+			my $repl = $server->cli('INFO', 'replication');
+			last
+			  if $info =~ /cluster_state:ok/
+			  && $info =~ /cluster_known_nodes:(\d+)/
+			  && $1 == @servers
+			  && ($repl =~ /role:master/ || $repl =~ /master_link_status:up/);
+			die "the cluster did not form: $info\n$repl" if time() > $deadline;
+			usleep(50_000);
+		}
+	}
+	# CLUSTER NODES: "<id> <addr> <flags> <master id> ..."
+	foreach my $line (split /\n/, $servers[0]->cli('CLUSTER', 'NODES'))
+	{
+		my ($id, $addr, $flags, $master_id) = split / /, $line;
+		next unless $flags =~ /slave/;
+		push @pairs, [ $by_id{$master_id}, $by_id{$id} ];
+	}
+	die "expected " . (@servers / 2) . " masters with a replica each"
+	  unless @pairs == @servers / 2 && !grep { !defined $_->[0] || !defined $_->[1] } @pairs;
+	return @pairs;
+}
+
+=item $server->crash()
+
+Kill the server with SIGKILL (no shutdown: its clients' connections are
+reset by the kernel) and wait for it to exit.  start() brings it back on
+the same port (a cluster node with the same identity, from its nodes file).
+
+=cut
+
+sub crash
+{
+	my $self = shift;
+	my $pid = $self->{pid};
+	die "redis-server is not running" unless $pid;
+	kill 'KILL', $pid or die "SIGKILL failed: $!";
+	waitpid($pid, 0);
+	note "redis-server pid $pid killed";
+	$self->{pid} = undef;
+	$self->{frozen} = 0;
+	return;
+}
+
 =item $server->port(), $server->host(), $server->pid(), $server->logfile()
 
 Accessors.

@@ -1752,6 +1752,22 @@ redis_check_settings(void)
  * failure of its outage is flagged so that the caller warns once.  Nodes
  * the map no longer names are disconnected and forgotten when it is
  * reloaded.
+ *
+ * Failover.  When a master with replicas dies, the cluster promotes one of
+ * them after cluster-node-timeout and an election; until then the dead
+ * node fails its requests (connection refused, or a timeout) and backs
+ * off, and with cluster-require-full-coverage yes the other masters answer
+ * CLUSTERDOWN, which is taken as the same failure of the node that gave
+ * it (as are TRYAGAIN and READONLY: refused commands, the connection in
+ * step).  Each failure marks the map stale, so the next request reloads it
+ * (asking a connected master first) and, once the promotion is known,
+ * goes to the new master, which is another node entry: the dead one,
+ * owning no slot any more, is forgotten with its outage.  Caching of its
+ * slots thus resumes at most one retry_interval after the promotion.  A
+ * graceful failover (CLUSTER FAILOVER) holds writes on the old master
+ * until the replica took over, then the old master answers MOVED.  The
+ * WARNING is given once per episode: not again while any node's outage
+ * that was reported goes on.
  * ----------------------------------------------------------------
  */
 

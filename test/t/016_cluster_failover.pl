@@ -308,12 +308,20 @@ is($err, '', 'without a warning');
 # has.  First back to the restarted master (the session holds a
 # connection to the promoted replica), then the seed's pair.
 
+# the redirections a server answered (INFO errorstats)
+sub moved_count
+{
+	my ($s) = @_;
+	return $s->cli('INFO', 'errorstats') =~ /errorstat_MOVED:count=(\d+)/ ? $1 : 0;
+}
+
 sub graceful
 {
 	my ($replica, $master, $what) = @_;
 	my $probe = 'g1';
 	$probe = "g" . (substr($probe, 1) + 1) while master_of($probe) != $master;
 	my $hits;
+	my $moved = moved_count($master);
 	my %g = run_loop(
 		probe => $probe,
 		event => sub { $replica->cli('CLUSTER', 'FAILOVER') },
@@ -327,6 +335,8 @@ sub graceful
 			return $hit;
 		});
 	ok(defined $g{done_at}, "$what: caching goes on on the new master");
+	ok(moved_count($master) > $moved,
+		"$what: the demoted master answered MOVED on the session's connection");
 	is($g{wrong}, 0, "$what: every call returned the rows as last committed ($g{calls} calls)");
 	unlike($g{stderr}, qr/WARNING|ERROR/, "$what: without a warning or an error")
 	  or diag($g{stderr});

@@ -844,6 +844,9 @@ redis_wipe_free(char *s)
 static bool redis_exchange(RedisRequest *req, RedisReply *replies,
 						   size_t reply_limit, TimestampTz deadline,
 						   int timeout_ms, RedisError *err);
+static bool redis_exchange_receive(int ncommands, RedisReply *replies,
+								   size_t reply_limit, TimestampTz deadline,
+								   int timeout_ms, RedisError *err);
 
 /*
  * The exchange of a request that holds credentials: the request and the
@@ -1513,16 +1516,28 @@ static bool
 redis_exchange(RedisRequest *req, RedisReply *replies, size_t reply_limit,
 			   TimestampTz deadline, int timeout_ms, RedisError *err)
 {
-	size_t		received = 0;
-	int			nreplies = 0;
-	char	   *chunk = recv_chunk;
-
 	node->in_request = true;
 	redis_bound_reader(reply_limit);
 	if (!redis_send_all(req, deadline, timeout_ms, err))
 		return false;
+	return redis_exchange_receive(req->ncommands, replies, reply_limit,
+								  deadline, timeout_ms, err);
+}
 
-	while (nreplies < req->ncommands)
+/*
+ * The second half of redis_exchange: read ncommands replies of the
+ * request sent on the current node.
+ */
+static bool
+redis_exchange_receive(int ncommands, RedisReply *replies, size_t reply_limit,
+					   TimestampTz deadline, int timeout_ms, RedisError *err)
+{
+	size_t		received = 0;
+	int			nreplies = 0;
+	char	   *chunk = recv_chunk;
+
+	redis_bound_reader(reply_limit);
+	while (nreplies < ncommands)
 	{
 		void	   *reply = NULL;
 		ssize_t		n;
@@ -2491,6 +2506,146 @@ redis_execute_master(RedisRequest *req, int master, size_t reply_limit,
 	return replies;
 }
 
+
+/*
+ * Can request req go to master number m of the cluster in one piece,
+ * sent together with those of other masters (redis_execute_masters)?  Its
+ * commands must all go to that master by the slot map, the map must not be
+ * stale, and the master must have an idle connection and not back off:
+ * anything else takes the sequential path, which connects, retries and
+ * reports.
+ */
+static bool
+cluster_request_whole(const RedisRequest *req, int m)
+{
+	int			n;
+	RedisNode  *nd;
+
+	if (rconn.map_stale || m >= rconn.nmasters)
+		return false;
+	n = rconn.masters[m];
+	nd = &rconn.nodes[n];
+	if (nd->context == NULL || nd->in_request || nd->failed_at != 0)
+		return false;
+	for (int i = 0; i < req->ncommands; i++)
+		if (req->cmd_slot[i] >= 0 && rconn.slots[req->cmd_slot[i]] != n)
+			return false;
+	return true;
+}
+
+/*
+ * Execute reqs[0 .. nreqs - 1], request m as redis_execute_master(&reqs[m],
+ * m, ...) would (a request without commands is skipped: replies[m] NULL).
+ * On a Redis Cluster the requests that go to one master each are sent to
+ * all their masters first, then the replies are read, so that the masters
+ * work at the same time: the wait is that of the slowest, not the sum
+ * (cache_invalidate's SCAN and UNLINK).  A request that cannot go that way
+ * (a key of another master, no connection yet, a node backing off), or
+ * whose master fails, is executed alone afterwards (every request
+ * cacheaside sends can be repeated).  False, with err set, when one of
+ * them could not be executed.
+ */
+bool
+redis_execute_masters(RedisRequest *reqs, int nreqs, size_t reply_limit,
+					  RedisReply **replies, RedisError *err)
+{
+	bool	   *sent = palloc0(sizeof(bool) * nreqs);
+
+	err->msg[0] = '\0';
+	err->retryable = false;
+	err->node_only = false;
+	err->node_first = false;
+	node = &rconn.nodes[0];
+	redis_check_settings();
+	for (int m = 0; m < nreqs; m++)
+		replies[m] = NULL;
+
+	if (rconn.mode == REDIS_MODE_CLUSTER && nreqs > 1)
+	{
+		TimestampTz deadline;
+
+		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											   cacheaside_command_timeout);
+		/* send every request that can go whole to its master */
+		for (int m = 0; m < nreqs; m++)
+		{
+			RedisError	ignored;
+
+			if (reqs[m].ncommands == 0 || !cluster_request_whole(&reqs[m], m))
+				continue;
+			node = &rconn.nodes[rconn.masters[m]];
+			node->in_request = true;
+			redis_bound_reader(reply_limit);
+			if (redis_send_all(&reqs[m], deadline, cacheaside_command_timeout,
+							   &ignored))
+				sent[m] = true;
+			else
+				node_disconnect(node);
+		}
+		/* read their replies, in the same order */
+		for (int m = 0; m < nreqs; m++)
+		{
+			RedisError	ignored;
+			RedisReply *r;
+			int		   *target;
+
+			if (!sent[m])
+				continue;
+			node = &rconn.nodes[rconn.masters[m]];
+			r = palloc0(sizeof(RedisReply) * reqs[m].ncommands);
+			if (!redis_exchange_receive(reqs[m].ncommands, r, reply_limit,
+										deadline, cacheaside_command_timeout,
+										&ignored))
+			{
+				/* executed again alone below, on a new connection */
+				node_disconnect(node);
+				pfree(r);
+				sent[m] = false;
+				continue;
+			}
+			node->in_request = false;
+			if (cluster_node_refuses(r, reqs[m].ncommands, &ignored))
+			{
+				/* executed again alone below, to be reported */
+				pfree(r);
+				sent[m] = false;
+				continue;
+			}
+			node = &rconn.nodes[0];
+
+			/* a key moved since the map was read */
+			target = palloc(sizeof(int) * reqs[m].ncommands);
+			for (int i = 0; i < reqs[m].ncommands; i++)
+				target[i] = rconn.masters[m];
+			if (!cluster_follow_redirects(&reqs[m], r, target, reply_limit,
+										  err))
+			{
+				pfree(target);
+				pfree(r);
+				pfree(sent);
+				return false;
+			}
+			pfree(target);
+			replies[m] = r;
+		}
+		node = &rconn.nodes[0];
+	}
+
+	/* the others, one after the other */
+	for (int m = 0; m < nreqs; m++)
+	{
+		if (sent[m] || reqs[m].ncommands == 0)
+			continue;
+		replies[m] = redis_execute_master(&reqs[m], m, reply_limit, err);
+		if (replies[m] == NULL)
+		{
+			pfree(sent);
+			return false;
+		}
+	}
+	pfree(sent);
+	return true;
+}
 
 /* ----------------------------------------------------------------
  * Messages pushed by Redis (a subscribed connection)

@@ -87,6 +87,9 @@ extern RedisReply *redis_execute(RedisRequest *req, size_t reply_limit,
 								 RedisError *err);
 extern RedisReply *redis_execute_master(RedisRequest *req, int master,
 										size_t reply_limit, RedisError *err);
+extern bool redis_execute_masters(RedisRequest *reqs, int nreqs,
+								  size_t reply_limit, RedisReply **replies,
+								  RedisError *err);
 extern int	redis_masters(RedisError *err);
 extern bool redis_is_cluster(void);
 extern uint64 redis_ask_count(void);

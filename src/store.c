@@ -648,23 +648,66 @@ store_append_unlink(RedisRequest *req, const RedisReply *keys, int nkeys,
 	return nkeys;
 }
 
+/* The scan of one master by store_unlink_matching_masters */
+typedef struct MasterScan
+{
+	const char *cursor;			/* to send, in the last round's context */
+	RedisReply *pending;		/* keys of the last page, to UNLINK */
+	int			npending;
+	int			nunlink;		/* UNLINK commands of this round */
+	bool		done;			/* the cursor came back to 0 */
+	bool		restart;		/* scan again from the start */
+} MasterScan;
+
 /*
- * Remove the entries of one master (number `master` of redis_masters())
- * whose keys match: see store_remove_matching.
+ * Send a request to each master at once (redis_execute_masters), under
+ * the failure policy of callers that fail with an error, then free them.
+ * replies[m]: the replies of reqs[m], NULL when it had no command.
+ */
+static void
+store_execute_masters(RedisRequest *reqs, int nmasters, size_t reply_limit,
+					  RedisReply **replies)
+{
+	RedisError	err;
+	bool		ok;
+
+	for (int m = 0; m < nmasters; m++)
+		reqs[m].try_failed_nodes = true;
+	ok = redis_execute_masters(reqs, nmasters, reply_limit, replies, &err);
+	for (int m = 0; m < nmasters; m++)
+		redis_request_free(&reqs[m]);
+	if (!ok)
+		store_report(STORE_FAIL_ERROR, STORE_TROUBLE_UNAVAILABLE, NULL, NULL,
+					 &err);
+	if (policy.outage_warned)
+	{
+		ereport(LOG,
+				(errmsg("cacheaside: Redis answers again, caching resumes")));
+		policy.outage_warned = false;
+	}
+}
+
+/*
+ * Remove the entries of every master (nmasters of redis_masters()) whose
+ * keys match: see store_unlink_matching.  The masters are scanned at the
+ * same time, in rounds: each round sends every master still scanning its
+ * request (the UNLINK of the keys its last page found, and the SCAN of its
+ * next page) before reading any reply.
  */
 static int64
-store_remove_matching_on(int master, const StringInfo match, bool cluster)
+store_unlink_matching_masters(int nmasters, const StringInfo match, bool cluster)
 {
 	MemoryContext pagecxt[2];
 	MemoryContext oldcxt;
-	const char *cursor = "0";
-	RedisReply *pending = NULL; /* keys of the last page, to UNLINK */
-	int			npending = 0;
+	MasterScan *scans = palloc0(sizeof(MasterScan) * nmasters);
+	RedisRequest *reqs = palloc0(sizeof(RedisRequest) * nmasters);
+	RedisReply **replies = palloc0(sizeof(RedisReply *) * nmasters);
 	int64		removed = 0;
-	bool		done = false;
-	bool		restart = false;
 	int			restarts = 0;
-	uint64		opened;
+	int			active = nmasters;
+
+	for (int m = 0; m < nmasters; m++)
+		scans[m].cursor = "0";
 
 	/*
 	 * Each round's replies live in one of two contexts, used in turn: the
@@ -678,79 +721,99 @@ store_remove_matching_on(int master, const StringInfo match, bool cluster)
 									   "cacheaside invalidate page",
 									   ALLOCSET_DEFAULT_SIZES);
 
-	for (int round = 0; !done || npending > 0; round++)
+	for (int round = 0; active > 0; round++)
 	{
-		RedisRequest req;
-		RedisReply *replies;
-		int			r = 0;
-		int			nunlink = 0;
+		uint64		opened;
 
 		CHECK_FOR_INTERRUPTS();
 		MemoryContextReset(pagecxt[round % 2]);
 		oldcxt = MemoryContextSwitchTo(pagecxt[round % 2]);
 
-		redis_request_init(&req);
-		if (npending > 0)
-			nunlink = store_append_unlink(&req, pending, npending, cluster);
-		if (!done)
+		for (int m = 0; m < nmasters; m++)
 		{
-			redis_command(&req, 6);
-			redis_arg_str(&req, "SCAN");
-			redis_arg_str(&req, cursor);
-			redis_arg_str(&req, "MATCH");
-			redis_arg(&req, match->data, match->len);
-			redis_arg_str(&req, "COUNT");
-			redis_arg_int(&req, SCAN_COUNT);
+			MasterScan *sc = &scans[m];
+
+			redis_request_init(&reqs[m]);
+			sc->nunlink = 0;
+			if (sc->npending > 0)
+				sc->nunlink = store_append_unlink(&reqs[m], sc->pending,
+												  sc->npending, cluster);
+			if (!sc->done)
+			{
+				redis_command(&reqs[m], 6);
+				redis_arg_str(&reqs[m], "SCAN");
+				redis_arg_str(&reqs[m], sc->cursor);
+				redis_arg_str(&reqs[m], "MATCH");
+				redis_arg(&reqs[m], match->data, match->len);
+				redis_arg_str(&reqs[m], "COUNT");
+				redis_arg_int(&reqs[m], SCAN_COUNT);
+			}
+			reqs[m].confirm_master = true;
 		}
 
-		req.confirm_master = true;
 		opened = redis_connections_opened();
-		replies = store_execute_master(&req, master, SCAN_REPLY_LIMIT,
-									   STORE_FAIL_ERROR);
+		store_execute_masters(reqs, nmasters, SCAN_REPLY_LIMIT, replies);
 
 		/*
 		 * A SCAN cursor means something only to the server that gave it:
 		 * if this round ran on a new connection (Redis restarted, or the
-		 * Sentinels named a new master), the cursor sent may have skipped
-		 * keys there.  Scan again from the start (the keys found are
-		 * removed all the same; keys removed twice count once).
+		 * Sentinels named a new master), a cursor sent may have skipped
+		 * keys there.  Scan again from the start, every master whose
+		 * cursor was not 0, not knowing which one it was (the keys found
+		 * are removed all the same; keys removed twice count once).
 		 */
-		if (opened != redis_connections_opened() && strcmp(cursor, "0") != 0)
+		if (opened != redis_connections_opened())
 		{
-			if (++restarts > SCAN_RESTARTS_MAX)
+			bool		any = false;
+
+			for (int m = 0; m < nmasters; m++)
+				if (!scans[m].done && strcmp(scans[m].cursor, "0") != 0)
+					scans[m].restart = any = true;
+			if (any && ++restarts > SCAN_RESTARTS_MAX)
 				ereport(ERROR,
 						(errcode(ERRCODE_CONNECTION_FAILURE),
 						 errmsg("cacheaside could not use Redis"),
 						 errdetail("The connection to Redis changed %d times during one cache_invalidate.",
 								   restarts)));
-			restart = true;
 		}
 
-		for (; r < nunlink; r++)
+		active = 0;
+		for (int m = 0; m < nmasters; m++)
 		{
-			if (replies[r].kind != REDIS_KIND_INTEGER)
-				store_bad_reply("UNLINK", &replies[r]);
-			removed += replies[r].integer;
-		}
-		npending = 0;
+			MasterScan *sc = &scans[m];
+			RedisReply *rep = replies[m];
+			int			r = 0;
 
-		if (!done)
-		{
-			RedisReply *scan = &replies[r];
+			if (rep == NULL)
+				continue;		/* nothing was sent: done */
+			for (; r < sc->nunlink; r++)
+			{
+				if (rep[r].kind != REDIS_KIND_INTEGER)
+					store_bad_reply("UNLINK", &rep[r]);
+				removed += rep[r].integer;
+			}
+			sc->npending = 0;
 
-			if (scan->kind != REDIS_KIND_ARRAY || scan->nelements != 2 ||
-				scan->elements[0].kind != REDIS_KIND_STRING ||
-				scan->elements[1].kind != REDIS_KIND_ARRAY)
-				store_bad_reply("SCAN", scan);
-			for (int i = 0; i < scan->elements[1].nelements; i++)
-				if (scan->elements[1].elements[i].kind != REDIS_KIND_STRING)
+			if (!sc->done)
+			{
+				RedisReply *scan = &rep[r];
+
+				if (scan->kind != REDIS_KIND_ARRAY || scan->nelements != 2 ||
+					scan->elements[0].kind != REDIS_KIND_STRING ||
+					scan->elements[1].kind != REDIS_KIND_ARRAY)
 					store_bad_reply("SCAN", scan);
+				for (int i = 0; i < scan->elements[1].nelements; i++)
+					if (scan->elements[1].elements[i].kind != REDIS_KIND_STRING)
+						store_bad_reply("SCAN", scan);
 
-			cursor = restart ? "0" : scan->elements[0].str;
-			done = !restart && strcmp(cursor, "0") == 0;
-			restart = false;
-			pending = scan->elements[1].elements;
-			npending = scan->elements[1].nelements;
+				sc->cursor = sc->restart ? "0" : scan->elements[0].str;
+				sc->done = !sc->restart && strcmp(sc->cursor, "0") == 0;
+				sc->restart = false;
+				sc->pending = scan->elements[1].elements;
+				sc->npending = scan->elements[1].nelements;
+			}
+			if (!sc->done || sc->npending > 0)
+				active++;
 		}
 
 		MemoryContextSwitchTo(oldcxt);
@@ -758,6 +821,9 @@ store_remove_matching_on(int master, const StringInfo match, bool cluster)
 
 	MemoryContextDelete(pagecxt[0]);
 	MemoryContextDelete(pagecxt[1]);
+	pfree(scans);
+	pfree(reqs);
+	pfree(replies);
 	return removed;
 }
 
@@ -766,7 +832,7 @@ store_remove_matching_on(int master, const StringInfo match, bool cluster)
  * is appended to the literal namespace of this database's entries, so it
  * can reach nothing else.  SCAN pages are removed with UNLINK; the UNLINK
  * of one page travels in the same round trip as the SCAN of the next.  On
- * a Redis Cluster every master is scanned in turn.  Returns the number of
+ * a Redis Cluster every master is scanned, all at the same time.  Returns the number of
  * entries removed (each counted once, even if SCAN returns it twice).
  * Fails with an error.
  */
@@ -783,8 +849,7 @@ store_unlink_matching(const char *pattern, size_t len)
 
 	nmasters = store_masters();
 	cluster = redis_is_cluster();
-	for (int m = 0; m < nmasters; m++)
-		removed += store_remove_matching_on(m, &match, cluster);
+	removed = store_unlink_matching_masters(nmasters, &match, cluster);
 
 	pfree(match.data);
 	return removed;

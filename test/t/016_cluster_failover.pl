@@ -19,7 +19,9 @@
 #    loop, twice: back to the restarted master, whose promoted replica the
 #    session is connected to (it answers MOVED once demoted), and the
 #    seed's own pair: every call returns the right rows, without a WARNING;
-#    the calls that failed open are counted, not asserted.
+#    the calls that failed open are counted, not asserted;
+#  - cache_invalidate of a pattern over several SCAN pages on each master,
+#    the masters scanned at the same time.
 #
 # Nothing waits a fixed time: each step polls with a generous bound that
 # only catches hangs.  How long things took is printed with note().
@@ -27,6 +29,7 @@
 use strict;
 use warnings;
 
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -361,5 +364,39 @@ is($out, join("\n", ($node->safe_psql('postgres', $direct)) x (2 * @keys)),
 is($err, '', 'without a warning');
 is( $node->safe_psql('postgres', "SELECT cache_invalidate('k*')"),
 	'30', 'and cache_invalidate finds the thirty entries on the masters');
+
+# --- cache_invalidate scans the masters at the same time ------------------------------
+#
+# 1500 keys of the database's namespace on each master (several SCAN pages
+# each), removed by one pattern from a session connected to every master:
+# its rounds go to the three at once.
+
+$node->safe_psql('postgres', "SELECT cache_invalidate('*')");
+my @now_masters = grep { $_->pid && is_master($_) } @servers;
+my $bulk = 0;
+for my $m (@now_masters)
+{
+	my $t = 0;
+	$t++ while master_of("bulk{t$t}0") != $m;
+	my $resp = '';
+	for my $i (1 .. 1500)
+	{
+		my $k = "${prefix}bulk{t$t}$i";
+		$resp .= "*3\r\n\$3\r\nSET\r\n\$" . length($k) . "\r\n$k\r\n\$1\r\nv\r\n";
+	}
+	IPC::Run::run([ $ENV{REDIS_CLI} // 'redis-cli', '-p', $m->port, '--pipe' ],
+		'<', \$resp, '>', '/dev/null');
+	$bulk += 1500;
+}
+is(join(' ', map { scalar $_->cli('DBSIZE') } @now_masters), '1500 1500 1500',
+	'1500 keys on each master');
+my $inv = $node->background_psql('postgres', on_error_stop => 0);
+$inv->query_safe($calls);
+is($inv->query_safe("SELECT cache_invalidate('bulk*')"), $bulk,
+	'cache_invalidate of a pattern removes them all, scanning the masters at the same time');
+is($inv->query_safe("SELECT cache_invalidate('k*')"), '30',
+	'and the entries of the calls next');
+is(join(' ', map { scalar $_->cli('DBSIZE') } @now_masters), '0 0 0', 'nothing is left');
+$inv->quit;
 
 done_testing();

@@ -695,7 +695,8 @@ store_execute_masters(RedisRequest *reqs, int nmasters, size_t reply_limit,
  * next page) before reading any reply.
  */
 static int64
-store_unlink_matching_masters(int nmasters, const StringInfo match, bool cluster)
+store_unlink_matching_masters(int nmasters, const StringInfo match,
+							  bool cluster)
 {
 	MemoryContext pagecxt[2];
 	MemoryContext oldcxt;
@@ -832,9 +833,9 @@ store_unlink_matching_masters(int nmasters, const StringInfo match, bool cluster
  * is appended to the literal namespace of this database's entries, so it
  * can reach nothing else.  SCAN pages are removed with UNLINK; the UNLINK
  * of one page travels in the same round trip as the SCAN of the next.  On
- * a Redis Cluster every master is scanned, all at the same time.  Returns the number of
- * entries removed (each counted once, even if SCAN returns it twice).
- * Fails with an error.
+ * a Redis Cluster every master is scanned, all at the same time.  Returns
+ * the number of entries removed (each counted once, even if SCAN returns
+ * it twice).  Fails with an error.
  */
 static int64
 store_unlink_matching(const char *pattern, size_t len)

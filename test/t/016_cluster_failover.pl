@@ -20,6 +20,8 @@
 #    session is connected to (it answers MOVED once demoted), and the
 #    seed's own pair: every call returns the right rows, without a WARNING;
 #    the calls that failed open are counted, not asserted;
+#  - the seed killed: sessions that know the slot map go on, new ones run
+#    without the cache until it is back;
 #  - cache_invalidate of a pattern over several SCAN pages on each master,
 #    the masters scanned at the same time.
 #
@@ -364,6 +366,63 @@ is($out, join("\n", ($node->safe_psql('postgres', $direct)) x (2 * @keys)),
 is($err, '', 'without a warning');
 is( $node->safe_psql('postgres', "SELECT cache_invalidate('k*')"),
 	'30', 'and cache_invalidate finds the thirty entries on the masters');
+
+# --- the seed killed -------------------------------------------------------------------
+#
+# The seed made a master again (a graceful failover), then killed: a
+# session that knows the slot map goes on with the other masters and
+# caches on the replica promoted in its place; a new session, which can
+# only ask the seed for the map, runs without the cache until it is back.
+
+$session = $node->background_psql('postgres', on_error_stop => 0);
+my ($seed, $seed_replica) = @{ $pairs[0] };
+graceful($seed, $seed_replica, 'failover back to the seed');
+my $seed_probe = 's1';
+$seed_probe = "s" . (substr($seed_probe, 1) + 1) while master_of($seed_probe) != $seed;
+$log_offset = -s $node->logfile;
+my $seed_hits;
+%r = run_loop(
+	probe => $seed_probe,
+	event => sub { $seed->crash },
+	done => sub {
+		return 0 unless is_master($seed_replica) && holds($seed_replica, $seed_probe);
+		my $h = $node->safe_psql('postgres',
+			"SELECT hits FROM cache_stats WHERE query = '$probe_query'");
+		my $hit = defined $seed_hits && $h > $seed_hits;
+		$seed_hits = $h;
+		return $hit;
+	});
+ok(defined $r{done_at}, 'the seed killed: caching resumes on its promoted replica');
+is($r{wrong}, 0, "the seed killed: every call returned the rows as last committed ($r{calls} calls)");
+@warnings = ($r{stderr} =~ /WARNING:/g);
+is(scalar @warnings, 1, 'the seed killed: one WARNING') or diag($r{stderr});
+like($r{stderr}, qr/DETAIL:  .*127\.0\.0\.1:${\ $seed->port}/, 'naming the seed');
+$log = substr(slurp_file($node->logfile), $log_offset);
+like($log,
+	qr/LOG:  cacheaside: Redis Cluster node 127\.0\.0\.1:${\ $seed->port} serves no slot any more/,
+	'a LOG line when its slots have a new master');
+note sprintf("seed killed: caching resumed after %.2f s, longest call %.3f s, "
+	  . "%d calls failed open of %d",
+	($r{done_at} // time()) - $r{event_at}, $r{longest}, $r{failed_open}, $r{calls});
+$session->quit;
+
+($out, $err) = ('', '');
+$node->psql('postgres', "SELECT cache_aside_query('k1', '$query', 600)",
+	stdout => \$out, stderr => \$err, on_error_die => 1);
+is($out, $node->safe_psql('postgres', $direct),
+	'a new session while the seed is down gets the rows');
+like($err, qr/WARNING:  cacheaside: Redis is unavailable, queries run without the cache\nDETAIL:  .*${\ $seed->port}/,
+	'without the cache, with the WARNING of an unavailable Redis naming the seed');
+
+$seed->start;
+ok( wait_for(
+		'the seed to come back as a replica, the cluster up', 60,
+		sub {
+			my ($o) = $seed->cli('INFO', 'replication');
+			return 0 unless $o =~ /role:slave/ && $o =~ /master_link_status:up/;
+			return !grep { scalar($_->cli('CLUSTER', 'INFO')) !~ /cluster_state:ok/ } @servers;
+		}),
+	'the seed comes back as a replica');
 
 # --- cache_invalidate scans the masters at the same time ------------------------------
 #

@@ -135,6 +135,13 @@ typedef struct RedisTarget
 /* Shortest time between two reloads of the slot map, in ms */
 #define SLOT_MAP_RELOAD_MS	100
 
+/*
+ * A cluster node's failure gives no WARNING while another node's reported
+ * outage goes on: one that failed a request less than this long ago (ms),
+ * or twice cacheaside.retry_interval if longer
+ */
+#define OUTAGE_EPISODE_MS	10000
+
 /* Bytes CLUSTER SLOTS may answer */
 #define SLOT_MAP_REPLY_LIMIT	(4 * 1024 * 1024)
 
@@ -1782,7 +1789,8 @@ redis_check_settings(void)
  * graceful failover (CLUSTER FAILOVER) holds writes on the old master
  * until the replica took over, then the old master answers MOVED.  The
  * WARNING is given once per episode: not again while any node's outage
- * that was reported goes on.
+ * that was reported goes on (a failure of it in the last
+ * OUTAGE_EPISODE_MS).
  * ----------------------------------------------------------------
  */
 
@@ -2080,15 +2088,25 @@ cluster_node_refuses(const RedisReply *replies, int nreplies, RedisError *err)
 
 /*
  * Is a node of the cluster in an outage that was reported (the WARNING of
- * the episode given)?  Nodes the slot map no longer names are forgotten,
- * with their outage (cluster_forget_unused).
+ * the episode given), and that failed a request less than
+ * OUTAGE_EPISODE_MS ago (a node this session stopped asking may have come
+ * back long ago)?  Nodes the slot map no longer names are forgotten, with
+ * their outage (cluster_forget_unused).
  */
 static bool
 cluster_outage_warned(void)
 {
+	TimestampTz now = GetCurrentTimestamp();
+	int			window = Max(OUTAGE_EPISODE_MS, 2 * cacheaside_retry_interval);
+
 	for (int i = 0; i < MAX_NODES; i++)
-		if ((i == 0 || rconn.nodes[i].known) && rconn.nodes[i].warned)
+	{
+		RedisNode  *n = &rconn.nodes[i];
+
+		if ((i == 0 || n->known) && n->warned && n->failed_at != 0 &&
+			!TimestampDifferenceExceeds(n->failed_at, now, window))
 			return true;
+	}
 	return false;
 }
 

@@ -2698,6 +2698,57 @@ redis_send(RedisRequest *req, RedisError *err)
 	return true;
 }
 
+/* What one read of a subscribed connection's socket gave */
+typedef enum PushFeed
+{
+	PUSH_FED,					/* bytes, given to the connection's reader */
+	PUSH_WOULD_BLOCK,			/* nothing at hand */
+	PUSH_FAILED					/* closed, too long or refused: err set */
+} PushFeed;
+
+/*
+ * Read what n's socket has at hand into its reader, counting the bytes of
+ * the message being read against message_limit (push_received).
+ */
+static PushFeed
+push_feed(RedisNode *n, size_t message_limit, RedisError *err)
+{
+	for (;;)
+	{
+		ssize_t		got = recv(n->context->fd, recv_chunk, RECV_CHUNK, 0);
+
+		if (got > 0)
+		{
+			n->push_received += got;
+			if (n->push_received > message_limit + RECV_CHUNK)
+			{
+				redis_seterr(err, "message from Redis exceeds %zu bytes",
+							 message_limit);
+				return PUSH_FAILED;
+			}
+			if (redisReaderFeed(n->context->reader, recv_chunk, got) != REDIS_OK)
+			{
+				redis_seterr(err, "could not buffer message from Redis: %s",
+							 n->context->reader->errstr);
+				return PUSH_FAILED;
+			}
+			return PUSH_FED;
+		}
+		if (got == 0)
+		{
+			redis_seterr(err, "Redis closed the connection");
+			return PUSH_FAILED;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return PUSH_WOULD_BLOCK;
+		redis_seterr(err, "could not receive from Redis: %s",
+					 strerror(errno));
+		return PUSH_FAILED;
+	}
+}
+
 /*
  * Read the next message Redis sends on the open connection, waiting until
  * the deadline.  Returns it in palloc'd memory; NULL when the deadline
@@ -2723,7 +2774,7 @@ redis_receive(TimestampTz deadline, size_t message_limit, bool *timed_out,
 	for (;;)
 	{
 		void	   *reply = NULL;
-		ssize_t		n;
+		PushFeed	fed;
 
 		if (!redis_reader_next(&reply, err))
 			break;
@@ -2736,43 +2787,14 @@ redis_receive(TimestampTz deadline, size_t message_limit, bool *timed_out,
 			return message;
 		}
 
-		n = recv(node->context->fd, recv_chunk, RECV_CHUNK, 0);
-		if (n > 0)
-		{
-			node->push_received += n;
-			if (node->push_received > message_limit + RECV_CHUNK)
-			{
-				redis_seterr(err, "message from Redis exceeds %zu bytes",
-							 message_limit);
-				break;
-			}
-			if (redisReaderFeed(node->context->reader, recv_chunk, n) != REDIS_OK)
-			{
-				redis_seterr(err, "could not buffer message from Redis: %s",
-							 node->context->reader->errstr);
-				break;
-			}
-		}
-		else if (n == 0)
-		{
-			redis_seterr(err, "Redis closed the connection");
+		fed = push_feed(node, message_limit, err);
+		if (fed == PUSH_FAILED)
 			break;
-		}
-		else if (errno == EINTR)
-			continue;
-		else if (errno == EAGAIN || errno == EWOULDBLOCK)
+		if (fed == PUSH_WOULD_BLOCK &&
+			!redis_wait(WL_SOCKET_READABLE, deadline))
 		{
-			if (!redis_wait(WL_SOCKET_READABLE, deadline))
-			{
-				*timed_out = true;
-				return NULL;
-			}
-		}
-		else
-		{
-			redis_seterr(err, "could not receive from Redis: %s",
-						 strerror(errno));
-			break;
+			*timed_out = true;
+			return NULL;
 		}
 	}
 	node->push_received = 0;
@@ -3004,7 +3026,7 @@ subscriber_take(int sub, size_t message_limit, RedisReply **message,
 	for (;;)
 	{
 		void	   *reply = NULL;
-		ssize_t		got;
+		PushFeed	fed;
 
 		if (!redis_reader_next(&reply, err))
 			break;
@@ -3017,40 +3039,13 @@ subscriber_take(int sub, size_t message_limit, RedisReply **message,
 			return true;
 		}
 
-		got = recv(n->context->fd, recv_chunk, RECV_CHUNK, 0);
-		if (got > 0)
-		{
-			n->push_received += got;
-			if (n->push_received > message_limit + RECV_CHUNK)
-			{
-				redis_seterr(err, "message from Redis exceeds %zu bytes",
-							 message_limit);
-				break;
-			}
-			if (redisReaderFeed(n->context->reader, recv_chunk, got) != REDIS_OK)
-			{
-				redis_seterr(err, "could not buffer message from Redis: %s",
-							 n->context->reader->errstr);
-				break;
-			}
-		}
-		else if (got == 0)
-		{
-			redis_seterr(err, "Redis closed the connection");
+		fed = push_feed(n, message_limit, err);
+		if (fed == PUSH_FAILED)
 			break;
-		}
-		else if (errno == EINTR)
-			continue;
-		else if (errno == EAGAIN || errno == EWOULDBLOCK)
+		if (fed == PUSH_WOULD_BLOCK)
 		{
 			node = &rconn.nodes[0];
 			return true;
-		}
-		else
-		{
-			redis_seterr(err, "could not receive from Redis: %s",
-						 strerror(errno));
-			break;
 		}
 	}
 	node = &rconn.nodes[0];

@@ -53,11 +53,13 @@ use strict;
 use warnings;
 
 use Exporter 'import';
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
-our @EXPORT = qw(cacheaside_node create_two_rows near_cache_off_wait wait_for);
+our @EXPORT =
+  qw(cacheaside_node create_two_rows near_cache_off_wait near_cache_pgbench wait_for);
 
 sub cacheaside_node
 {
@@ -93,6 +95,53 @@ sub near_cache_off_wait
 		select(undef, undef, undef, 0.1);
 	}
 	return 0;
+}
+
+# 16 pgbench clients hitting, storing, writing and invalidating keys m1 ..
+# m$nkeys of a table "many" (created here) with the near-cache on; then
+# every key must give the database's rows, and near hits must have been
+# served during the run.  Each check is a test.
+sub near_cache_pgbench
+{
+	my ($node, $nkeys) = @_;
+
+	$node->safe_psql(
+		'postgres', qq{
+		CREATE TABLE many (id int PRIMARY KEY, v int);
+		INSERT INTO many SELECT g, 0 FROM generate_series(1, $nkeys) g;
+	});
+	my $script = $node->basedir . '/near_pgbench.sql';
+	open(my $fh, '>', $script) or die "$script: $!";
+	print $fh qq{\\set k random(1, $nkeys)\n} . q{\set r random(1, 100)
+SELECT cache_aside_query('m' || :k, 'SELECT v FROM many WHERE id = ' || :k);
+SELECT cache_aside_query('m' || :k, 'SELECT v FROM many WHERE id = ' || :k);
+WITH u AS (UPDATE many SET v = v + 1 WHERE id = :k AND :r <= 10 RETURNING 1) SELECT count(*) FROM u;
+SELECT cache_invalidate('m' || :k) WHERE :r > 95;
+};
+	close($fh);
+	my ($out, $err) = ('', '');
+	my $ret = IPC::Run::run(
+		[
+			'pgbench', '-n', '-c', '16', '-j', '4', '-t', '200', '-f', $script,
+			'-h', $node->host, '-p', $node->port, 'postgres'
+		],
+		'>', \$out, '2>', \$err);
+	ok($ret, 'pgbench: 16 clients, 200 transactions each, no error')
+	  or diag $err;
+	like($out, qr/number of transactions actually processed: 3200/,
+		'every transaction ran');
+	my $wrong = $node->safe_psql(
+		'postgres', q{
+		SELECT count(*) FROM many
+		WHERE cache_aside_query('m' || id, 'SELECT v FROM many WHERE id = ' || id)::text
+			<> (SELECT json_agg(q)::text FROM (SELECT v FROM many m2 WHERE m2.id = many.id) q)
+	});
+	is($wrong, '0', "afterwards every key gives the database's rows");
+	my $local = $node->safe_psql('postgres',
+		q{SELECT sum(local_hits) FROM cache_stats WHERE query LIKE 'SELECT v FROM many%'});
+	note "local hits during the run: $local";
+	ok($local > 0, 'and near hits were served during the run');
+	return;
 }
 
 sub wait_for

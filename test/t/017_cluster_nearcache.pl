@@ -261,43 +261,7 @@ is(level($kmove), 'miss', "the new master's change is heard: a miss");
 # ---------------------------------------------------------------------------
 note 'many backends hitting, storing and invalidating at once';
 
-$node->safe_psql(
-	'postgres', q{
-	CREATE TABLE many (id int PRIMARY KEY, v int);
-	INSERT INTO many SELECT g, 0 FROM generate_series(1, 30) g;
-});
-my $script = $node->basedir . '/clnear.sql';
-open(my $fh, '>', $script) or die "$script: $!";
-print $fh q{\set k random(1, 30)
-\set r random(1, 100)
-SELECT cache_aside_query('m' || :k, 'SELECT v FROM many WHERE id = ' || :k);
-SELECT cache_aside_query('m' || :k, 'SELECT v FROM many WHERE id = ' || :k);
-WITH u AS (UPDATE many SET v = v + 1 WHERE id = :k AND :r <= 10 RETURNING 1) SELECT count(*) FROM u;
-SELECT cache_invalidate('m' || :k) WHERE :r > 95;
-};
-close($fh);
-my ($out, $err) = ('', '');
-my $ret = IPC::Run::run(
-	[
-		'pgbench', '-n', '-c', '16', '-j', '4', '-t', '200', '-f', $script,
-		'-h', $node->host, '-p', $node->port, 'postgres'
-	],
-	'>', \$out, '2>', \$err);
-ok($ret, 'pgbench: 16 clients, 200 transactions each, no error')
-  or diag $err;
-like($out, qr/number of transactions actually processed: 3200/,
-	'every transaction ran');
-my $wrong = $node->safe_psql(
-	'postgres', q{
-	SELECT count(*) FROM many
-	WHERE cache_aside_query('m' || id, 'SELECT v FROM many WHERE id = ' || id)::text
-		<> (SELECT json_agg(q)::text FROM (SELECT v FROM many m2 WHERE m2.id = many.id) q)
-});
-is($wrong, '0', "afterwards every key gives the database's rows");
-my $local = $node->safe_psql('postgres',
-	q{SELECT sum(local_hits) FROM cache_stats WHERE query LIKE 'SELECT v FROM many%'});
-note "local hits during the run: $local";
-ok($local > 0, 'and near hits were served during the run');
+near_cache_pgbench($node, 30);
 my @spread = map { scalar $_->cli('DBSIZE') } @masters;
 is(scalar(grep { $_ > 0 } @spread), 3, "entries on the three masters (@spread)");
 

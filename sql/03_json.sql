@@ -104,3 +104,36 @@ RESET IntervalStyle;
 RESET extra_float_digits;
 RESET TimeZone;
 RESET DateStyle;
+-- so are the locale and text search settings and the search path: each
+-- query below returns what it ran under, so an entry served across a
+-- change of them would show the other value
+SET lc_time = 'C';
+SET lc_monetary = 'C';
+SET lc_numeric = 'C';
+SELECT cache_aside_query('lc', 'SELECT current_setting(''lc_time'') AS t, current_setting(''lc_monetary'') AS m, current_setting(''lc_numeric'') AS n', 60);
+SET lc_time = 'POSIX';
+SELECT cache_aside_query('lc', 'SELECT current_setting(''lc_time'') AS t, current_setting(''lc_monetary'') AS m, current_setting(''lc_numeric'') AS n', 60);
+SET lc_monetary = 'POSIX';
+SELECT cache_aside_query('lc', 'SELECT current_setting(''lc_time'') AS t, current_setting(''lc_monetary'') AS m, current_setting(''lc_numeric'') AS n', 60);
+SET lc_numeric = 'POSIX';
+SELECT cache_aside_query('lc', 'SELECT current_setting(''lc_time'') AS t, current_setting(''lc_monetary'') AS m, current_setting(''lc_numeric'') AS n', 60);
+SET lc_time = 'C';
+SET lc_monetary = 'C';
+SET lc_numeric = 'C';
+SELECT cache_aside_query('lc', 'SELECT current_setting(''lc_time'') AS t, current_setting(''lc_monetary'') AS m, current_setting(''lc_numeric'') AS n', 60);
+RESET lc_time;
+RESET lc_monetary;
+RESET lc_numeric;
+SET default_text_search_config = 'pg_catalog.english';
+SELECT cache_aside_query('tsconfig', 'SELECT to_tsvector(''running'') AS v', 60);
+SET default_text_search_config = 'pg_catalog.simple';
+SELECT cache_aside_query('tsconfig', 'SELECT to_tsvector(''running'') AS v', 60);
+RESET default_text_search_config;
+CREATE SCHEMA fp_a;
+CREATE SCHEMA fp_b;
+SET search_path = fp_a, public;
+SELECT cache_aside_query('path', 'SELECT current_schemas(false) AS s', 60);
+SET search_path = fp_b, public;
+SELECT cache_aside_query('path', 'SELECT current_schemas(false) AS s', 60);
+RESET search_path;
+DROP SCHEMA fp_a, fp_b;

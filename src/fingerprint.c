@@ -25,12 +25,18 @@
  *
  * An entry whose fingerprint differs from the call's is a miss.
  *
- * The inputs are written into one buffer and hashed in one go; the settings
- * are read from their C variables rather than looked up by name.  Because a
- * session usually repeats the same few calls, the fingerprints of the last
- * inputs (up to FP_CACHE_INPUT_MAX bytes each) are kept in a small cache
- * keyed by the whole input, so a repeated call costs a hash and a memcmp
- * instead of a SHA-256.
+ * The hash input is three parts: the session's (role, cluster, database)
+ * first, then the call's (SQL text and parameters), then the session's
+ * again (search path and settings).  A session usually repeats the same
+ * few calls under the same settings, so the session's parts are built once
+ * and kept with the values they were built from, which each call compares
+ * (a few integers and short strings, read from their C variables rather
+ * than looked up by name); only the call's part is built each time.  The
+ * fingerprints of the last call parts (up to FP_CACHE_INPUT_MAX bytes
+ * each) are kept in a small cache keyed by that whole part and the
+ * generation of the session's parts, so a repeated call costs a CRC and a
+ * memcmp instead of a SHA-256.  The bytes hashed are the same as when the
+ * whole input was written each time: fingerprints do not change.
  *
  *-------------------------------------------------------------------------
  */
@@ -63,14 +69,15 @@
 
 #define MAX_SEARCH_PATH 64
 
-/* Cache of recent fingerprints, keyed by their whole input */
+/* Cache of recent fingerprints, keyed by their call part */
 #define FP_CACHE_SIZE		32
 #define FP_CACHE_INPUT_MAX	4096
 
 typedef struct FingerprintCacheEntry
 {
-	pg_crc32c	hash;			/* CRC-32C of the input */
+	pg_crc32c	hash;			/* CRC-32C of the call part */
 	int			len;
+	uint64		generation;		/* of the session's parts it was made with */
 	char	   *input;			/* in TopMemoryContext, or NULL */
 	uint8		fingerprint[FINGERPRINT_LEN];
 } FingerprintCacheEntry;
@@ -92,10 +99,41 @@ typedef struct FingerprintSettings
 	bool		array_nulls;
 } FingerprintSettings;
 
+/* The string settings, in the order they are hashed */
+#define FP_NSTRINGS 5
+
+/*
+ * What the session's parts were built from, and the parts themselves (in
+ * TopMemoryContext).  generation is 0 until they are first built, and
+ * changes each time they are built again.
+ */
+typedef struct FingerprintSession
+{
+	uint64		generation;
+	Oid			role;
+	int32		npath;
+	Oid			path[MAX_SEARCH_PATH];
+	FingerprintSettings settings;
+	char	   *strings[FP_NSTRINGS];	/* copies, "" for none */
+	StringInfoData head;		/* version, cluster, database, role */
+	StringInfoData tail;		/* search path, settings, strings */
+} FingerprintSession;
+
+static FingerprintSession fp_session;
+static uint64 fp_last_generation = 0;
+
+/*
+ * The buffer of the call part, reused (in TopMemoryContext); given back
+ * after a call that made it larger than FP_CALL_BUF_KEEP.
+ */
+#define FP_CALL_BUF_KEEP	(64 * 1024)
+static StringInfoData fp_call_buf;
+static bool fp_call_buf_busy = false;
+
 /*
  * appendBinaryStringInfo, inline while there is room (every call of the
- * function appends a score of small fields: this is most of a hit's cost
- * of fingerprinting).  No terminating zero: the input is hashed by length.
+ * function appends several small fields).  No terminating zero: the input
+ * is hashed by length.
  */
 static inline void
 append_bytes(StringInfo buf, const void *data, size_t len)
@@ -125,13 +163,113 @@ append_string(StringInfo buf, const char *s)
 	append_field(buf, s ? s : "", s ? strlen(s) : 0);
 }
 
+/* The current values of the settings hashed */
+static inline void
+current_settings(FingerprintSettings *settings, const char *strings[FP_NSTRINGS])
+{
+	/* zeroed: the padding is hashed too */
+	memset(settings, 0, sizeof(*settings));
+	settings->date_style = DateStyle;
+	settings->date_order = DateOrder;
+	settings->interval_style = IntervalStyle;
+	settings->extra_float_digits = extra_float_digits;
+	settings->bytea_output = bytea_output;
+	settings->xmlbinary = xmlbinary;
+	settings->xmloption = xmloption;
+	settings->standard_conforming_strings = standard_conforming_strings;
+	settings->transform_null_equals = Transform_null_equals;
+	settings->array_nulls = Array_nulls;
+	strings[0] = session_timezone ? pg_get_timezone_name(session_timezone) : NULL;
+	strings[1] = locale_monetary;
+	strings[2] = locale_numeric;
+	strings[3] = locale_time;
+	strings[4] = TSCurrentConfig;
+}
+
 /*
- * SHA-256 of the input, from the cache when the same input was hashed
- * recently.
+ * Make sure the session's parts are those of the current role, search path
+ * and settings: compare what they were built from with the current values,
+ * and build them again when anything differs.
+ */
+static void
+session_parts_current(void)
+{
+	FingerprintSession *fs = &fp_session;
+	Oid			role = GetUserId();
+	Oid			path[MAX_SEARCH_PATH];
+	int32		npath;
+	FingerprintSettings settings;
+	const char *strings[FP_NSTRINGS];
+	MemoryContext oldcxt;
+	uint64		sysid;
+
+	npath = fetch_search_path_array(path, MAX_SEARCH_PATH);
+	current_settings(&settings, strings);
+
+	if (fs->generation != 0 && fs->role == role && fs->npath == npath &&
+		memcmp(fs->path, path, sizeof(Oid) * Min(npath, MAX_SEARCH_PATH)) == 0 &&
+		memcmp(&fs->settings, &settings, sizeof(settings)) == 0)
+	{
+		int			i;
+
+		for (i = 0; i < FP_NSTRINGS; i++)
+			if (strcmp(fs->strings[i], strings[i] ? strings[i] : "") != 0)
+				break;
+		if (i == FP_NSTRINGS)
+			return;
+	}
+
+	/* build them again */
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	if (fs->head.data == NULL)
+	{
+		initStringInfo(&fs->head);
+		initStringInfo(&fs->tail);
+	}
+	resetStringInfo(&fs->head);
+	resetStringInfo(&fs->tail);
+	for (int i = 0; i < FP_NSTRINGS; i++)
+	{
+		if (fs->strings[i] != NULL)
+			pfree(fs->strings[i]);
+		fs->strings[i] = NULL;
+	}
+	fs->generation = 0;			/* until all is built */
+
+	sysid = GetSystemIdentifier();
+	append_string(&fs->head, FINGERPRINT_VERSION);
+	append_bytes(&fs->head, &sysid, sizeof(sysid));
+	append_bytes(&fs->head, &MyDatabaseId, sizeof(MyDatabaseId));
+	append_bytes(&fs->head, &role, sizeof(role));
+
+	append_bytes(&fs->tail, &npath, sizeof(npath));
+	append_bytes(&fs->tail, path, sizeof(Oid) * Min(npath, MAX_SEARCH_PATH));
+	append_bytes(&fs->tail, &settings, sizeof(settings));
+	for (int i = 0; i < FP_NSTRINGS; i++)
+	{
+		append_string(&fs->tail, strings[i]);
+		fs->strings[i] = pstrdup(strings[i] ? strings[i] : "");
+	}
+	MemoryContextSwitchTo(oldcxt);
+
+	fs->role = role;
+	fs->npath = npath;
+	memcpy(fs->path, path, sizeof(Oid) * Min(npath, MAX_SEARCH_PATH));
+	fs->settings = settings;
+
+	/* a new generation: fingerprints cached under another one never match */
+	fs->generation = ++fp_last_generation;
+}
+
+/*
+ * SHA-256 of the session's head, the call part and the session's tail,
+ * from the cache when the same call part was hashed recently with the same
+ * session's parts.
  */
 static void
 fingerprint_hash(const char *input, int len, uint8 fingerprint[FINGERPRINT_LEN])
 {
+	FingerprintSession *fs = &fp_session;
 	FingerprintCacheEntry *slot = NULL;
 	pg_cryptohash_ctx *ctx;
 
@@ -139,13 +277,14 @@ fingerprint_hash(const char *input, int len, uint8 fingerprint[FINGERPRINT_LEN])
 	{
 		pg_crc32c	hash;
 
-		/* CRC-32C only picks the slot; the whole input is compared */
+		/* CRC-32C only picks the slot; the whole call part is compared */
 		INIT_CRC32C(hash);
 		COMP_CRC32C(hash, input, len);
 		FIN_CRC32C(hash);
 
 		slot = &fp_cache[hash % FP_CACHE_SIZE];
 		if (slot->input != NULL && slot->hash == hash && slot->len == len &&
+			slot->generation == fs->generation &&
 			memcmp(slot->input, input, len) == 0)
 		{
 			memcpy(fingerprint, slot->fingerprint, FINGERPRINT_LEN);
@@ -163,7 +302,9 @@ fingerprint_hash(const char *input, int len, uint8 fingerprint[FINGERPRINT_LEN])
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory")));
 	if (pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) fs->head.data, fs->head.len) < 0 ||
 		pg_cryptohash_update(ctx, (const uint8 *) input, len) < 0 ||
+		pg_cryptohash_update(ctx, (const uint8 *) fs->tail.data, fs->tail.len) < 0 ||
 		pg_cryptohash_final(ctx, fingerprint, FINGERPRINT_LEN) < 0)
 		elog(ERROR, "could not compute fingerprint: %s",
 			 pg_cryptohash_error(ctx));
@@ -174,46 +315,30 @@ fingerprint_hash(const char *input, int len, uint8 fingerprint[FINGERPRINT_LEN])
 		slot->input = MemoryContextAlloc(TopMemoryContext, len > 0 ? len : 1);
 		memcpy(slot->input, input, len);
 		slot->len = len;
+		slot->generation = fs->generation;
 		memcpy(slot->fingerprint, fingerprint, FINGERPRINT_LEN);
 	}
 }
 
-/*
- * Compute the fingerprint of running sql with params in this session now.
- */
-void
-fingerprint_compute(const char *sql, size_t sqllen, const QueryParams *params,
-					uint8 fingerprint[FINGERPRINT_LEN])
+/* Append the call part: the SQL text and each parameter */
+static void
+append_call(StringInfo buf, const char *sql, size_t sqllen,
+			const QueryParams *params)
 {
-	StringInfoData buf;
-	uint64		sysid = GetSystemIdentifier();
-	Oid			role = GetUserId();
-	Oid			path[MAX_SEARCH_PATH];
-	int32		npath;
 	int32		n = params ? params->nparams : 0;
-	FingerprintSettings settings;
 
-	initStringInfo(&buf);
-	append_string(&buf, FINGERPRINT_VERSION);
-	append_bytes(&buf, &sysid, sizeof(sysid));
-	append_bytes(&buf, &MyDatabaseId,
-						   sizeof(MyDatabaseId));
-	append_bytes(&buf, &role, sizeof(role));
-	append_field(&buf, sql, sqllen);
-
-	append_bytes(&buf, &n, sizeof(n));
+	append_field(buf, sql, sqllen);
+	append_bytes(buf, &n, sizeof(n));
 	for (int i = 0; i < n; i++)
 	{
-		append_bytes(&buf, &params->types[i],
-							   sizeof(Oid));
-		append_bytes(&buf, &params->nulls[i],
-							   sizeof(bool));
+		append_bytes(buf, &params->types[i], sizeof(Oid));
+		append_bytes(buf, &params->nulls[i], sizeof(bool));
 		if (!params->nulls[i] && params->types[i] == UNKNOWNOID)
 		{
 			/* untyped: the text given */
 			char	   *value = TextDatumGetCString(params->values[i]);
 
-			append_string(&buf, value);
+			append_string(buf, value);
 			pfree(value);
 		}
 		else if (!params->nulls[i] &&
@@ -222,7 +347,7 @@ fingerprint_compute(const char *sql, size_t sqllen, const QueryParams *params,
 			/* what textout and varcharout return: the bytes themselves */
 			text	   *value = DatumGetTextPP(params->values[i]);
 
-			append_field(&buf, VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value));
+			append_field(buf, VARDATA_ANY(value), VARSIZE_ANY_EXHDR(value));
 			if ((Pointer) value != DatumGetPointer(params->values[i]))
 				pfree(value);
 		}
@@ -234,35 +359,64 @@ fingerprint_compute(const char *sql, size_t sqllen, const QueryParams *params,
 
 			getTypeOutputInfo(params->types[i], &outfunc, &isvarlena);
 			text = OidOutputFunctionCall(outfunc, params->values[i]);
-			append_string(&buf, text);
+			append_string(buf, text);
 			pfree(text);
 		}
 	}
+}
 
-	npath = fetch_search_path_array(path, MAX_SEARCH_PATH);
-	append_bytes(&buf, &npath, sizeof(npath));
-	append_bytes(&buf, path,
-						   sizeof(Oid) * Min(npath, MAX_SEARCH_PATH));
+/*
+ * Compute the fingerprint of running sql with params in this session now.
+ */
+void
+fingerprint_compute(const char *sql, size_t sqllen, const QueryParams *params,
+					uint8 fingerprint[FINGERPRINT_LEN])
+{
+	StringInfoData own;
+	StringInfo	buf;
 
-	memset(&settings, 0, sizeof(settings));
-	settings.date_style = DateStyle;
-	settings.date_order = DateOrder;
-	settings.interval_style = IntervalStyle;
-	settings.extra_float_digits = extra_float_digits;
-	settings.bytea_output = bytea_output;
-	settings.xmlbinary = xmlbinary;
-	settings.xmloption = xmloption;
-	settings.standard_conforming_strings = standard_conforming_strings;
-	settings.transform_null_equals = Transform_null_equals;
-	settings.array_nulls = Array_nulls;
-	append_bytes(&buf, &settings, sizeof(settings));
-	append_string(&buf, session_timezone ?
-				  pg_get_timezone_name(session_timezone) : NULL);
-	append_string(&buf, locale_monetary);
-	append_string(&buf, locale_numeric);
-	append_string(&buf, locale_time);
-	append_string(&buf, TSCurrentConfig);
+	/*
+	 * The call part goes into the reused buffer, unless it is in use: a
+	 * parameter's output function could itself call cache_aside_query.
+	 */
+	if (!fp_call_buf_busy)
+	{
+		if (fp_call_buf.data == NULL)
+		{
+			MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
 
-	fingerprint_hash(buf.data, buf.len, fingerprint);
-	pfree(buf.data);
+			initStringInfo(&fp_call_buf);
+			MemoryContextSwitchTo(oldcxt);
+		}
+		buf = &fp_call_buf;
+		resetStringInfo(buf);
+		fp_call_buf_busy = true;
+	}
+	else
+	{
+		initStringInfo(&own);
+		buf = &own;
+	}
+
+	PG_TRY();
+	{
+		append_call(buf, sql, sqllen, params);
+		session_parts_current();
+		fingerprint_hash(buf->data, buf->len, fingerprint);
+	}
+	PG_FINALLY();
+	{
+		if (buf == &fp_call_buf)
+		{
+			fp_call_buf_busy = false;
+			if (fp_call_buf.maxlen > FP_CALL_BUF_KEEP)
+			{
+				pfree(fp_call_buf.data);
+				fp_call_buf.data = NULL;
+			}
+		}
+		else
+			pfree(own.data);
+	}
+	PG_END_TRY();
 }

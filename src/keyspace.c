@@ -18,6 +18,7 @@
 
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #include "config.h"
 #include "keyspace.h"
@@ -62,12 +63,40 @@ append_entry_namespace(StringInfo buf, bool as_pattern)
 }
 
 /*
+ * The namespace of entry keys, "<key_prefix><database OID>:e:", made again
+ * only after a connection setting (which key_prefix is) was assigned.
+ */
+const char *
+keyspace_entry_namespace(int *len)
+{
+	static StringInfoData ns;
+	static uint64 generation = 0;
+
+	if (generation != cacheaside_target_generation || ns.data == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+
+		if (ns.data == NULL)
+			initStringInfo(&ns);
+		resetStringInfo(&ns);
+		append_entry_namespace(&ns, false);
+		MemoryContextSwitchTo(oldcxt);
+		generation = cacheaside_target_generation;
+	}
+	*len = ns.len;
+	return ns.data;
+}
+
+/*
  * The Redis key of the entry stored under the caller's key.
  */
 void
 keyspace_entry_key(StringInfo buf, const char *key, size_t len)
 {
-	append_entry_namespace(buf, false);
+	int			nslen;
+	const char *ns = keyspace_entry_namespace(&nslen);
+
+	appendBinaryStringInfo(buf, ns, nslen);
 	appendBinaryStringInfo(buf, key, len);
 }
 

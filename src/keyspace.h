@@ -10,6 +10,7 @@
 
 #include "lib/stringinfo.h"
 
+extern const char *keyspace_entry_namespace(int *len);
 extern void keyspace_entry_key(StringInfo buf, const char *key, size_t len);
 extern void keyspace_entry_pattern(StringInfo buf, const char *pattern,
 								   size_t len);

@@ -101,10 +101,19 @@ typedef struct StatsShared
 	LWLock	   *lock;			/* protects the hash table */
 	TimestampTz reset_time;		/* under lock */
 	int64		evictions;		/* under lock */
+	uint64		removals;		/* under lock: bumped when rows are removed */
 } StatsShared;
 
 static StatsShared *stats_shared = NULL;
 static HTAB *stats_hash = NULL;
+
+/* The row this backend added its last call to (stats_record) */
+static struct
+{
+	StatsKey	key;
+	StatsEntry *entry;			/* NULL: none */
+	uint64		removals;		/* stats_shared->removals then */
+}			last_row;
 
 
 /* ----------------------------------------------------------------
@@ -149,6 +158,7 @@ stats_shmem_init(void)
 		stats_shared->lock = &(GetNamedLWLockTranche(STATS_LOCK_TRANCHE))->lock;
 		stats_shared->reset_time = GetCurrentTimestamp();
 		stats_shared->evictions = 0;
+		stats_shared->removals = 0;
 	}
 	info.keysize = sizeof(StatsKey);
 	info.entrysize = sizeof(StatsEntry);
@@ -225,6 +235,7 @@ stats_evict(void)
 	for (int i = 0; i < Min(nevict, n); i++)
 		hash_search(stats_hash, &rows[i]->key, HASH_REMOVE, NULL);
 	stats_shared->evictions++;
+	stats_shared->removals++;
 	pfree(rows);
 }
 
@@ -278,7 +289,18 @@ stats_record(Oid userid, const char *sql, size_t sqllen,
 	key.sqlhash = stats_sql_hash(sql, sqllen);
 
 	LWLockAcquire(stats_shared->lock, LW_SHARED);
-	entry = hash_search(stats_hash, &key, HASH_FIND, NULL);
+
+	/*
+	 * The row of this backend's last call, while no row has been removed
+	 * since (rows do not move in the hash table otherwise): a session
+	 * usually repeats the same calls.
+	 */
+	if (last_row.entry != NULL &&
+		last_row.removals == stats_shared->removals &&
+		memcmp(&last_row.key, &key, sizeof(key)) == 0)
+		entry = last_row.entry;
+	else
+		entry = hash_search(stats_hash, &key, HASH_FIND, NULL);
 	if (entry == NULL)
 	{
 		bool		found;
@@ -301,6 +323,10 @@ stats_record(Oid userid, const char *sql, size_t sqllen,
 			memcpy(entry->sql, sql, entry->sqllen);
 		}
 	}
+
+	last_row.key = key;
+	last_row.entry = entry;
+	last_row.removals = stats_shared->removals;
 
 	SpinLockAcquire(&entry->mutex);
 	c = &entry->counters;
@@ -461,6 +487,7 @@ cache_stats_reset(PG_FUNCTION_ARGS)
 		hash_search(stats_hash, &entry->key, HASH_REMOVE, NULL);
 	stats_shared->reset_time = GetCurrentTimestamp();
 	stats_shared->evictions = 0;
+	stats_shared->removals++;
 	LWLockRelease(stats_shared->lock);
 	PG_RETURN_VOID();
 }

@@ -29,13 +29,38 @@
  * nothing newer than the entry, no pattern can concern it, and the hit
  * costs two reads of shared memory.  Only otherwise does it take the lock
  * in shared mode, scan the sequence numbers of the slots used so far and
- * match the patterns newer than the entry: that costs about 14 000
- * instructions with the whole ring in use (bench/README.md).
+ * match the patterns newer than the entry.
+ *
+ * Note about the memo.  Each backend remembers, for the last entries it
+ * checked under the lock and found valid (database, Redis key and "as of":
+ * the memo, a small table), S, the newest sequence number read under that
+ * lock.  No pattern with a sequence up to S can appear later: a sequence
+ * is taken only under the lock held exclusively (record_locked), after
+ * every earlier one, and "newest" is raised under it too, so a pattern
+ * recorded after the check takes a sequence above S, and every one taken
+ * before is at most S.  Those with a sequence in (as_of, S] were all in
+ * the ring at the check, since it found "forgotten" not above as_of, and
+ * none names the key; one in flight at the check, named by the key, made
+ * it find a match (nothing remembered), and one that does not name it
+ * cannot start to.  So a later hit of the same entry needs only the
+ * patterns above max(as_of, S): without the lock when no mark is in
+ * flight and none is newer (the order above holds for S as for as_of),
+ * else scanning and matching only those.  "forgotten" and the overflow
+ * marks are still compared with as_of: a pattern forgotten since was
+ * either checked or newer than S, so this only costs extra misses.  The
+ * ring lives as long as the backend's shared memory: a restart (and
+ * patterns_restore, in the postmaster) comes with new backends and empty
+ * memos.  A hit that finds nothing newer than as_of or S costs two reads
+ * of shared memory and, past as_of, a hash of the key; a scan costs the
+ * sequence numbers of the slots used so far plus a glob match of each
+ * pattern newer than the bound (bench/README.md, "The record of
+ * cache_invalidate").
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/lwlock.h"
@@ -74,6 +99,34 @@ typedef struct PatternRing
 
 static PatternRing *ring = NULL;
 static LWLock *ring_lock = NULL;
+
+/*
+ * This backend's memo of entries checked against the ring: for (database,
+ * Redis key, "as of"), the newest sequence recorded when a check of the
+ * ring under its lock found no pattern naming the entry.  A small table,
+ * one entry per slot, a new check replacing what its slot held; keys
+ * longer than PATTERNS_MEMO_KEY_MAX are not remembered.
+ */
+#define PATTERNS_MEMO_SLOTS		64
+#define PATTERNS_MEMO_KEY_MAX	256
+
+typedef struct PatternMemo
+{
+	Oid			dbid;
+	uint32		len;			/* of key; 0: empty */
+	uint64		as_of;
+	uint64		checked;		/* no pattern in (as_of, checked] names it */
+	char		key[PATTERNS_MEMO_KEY_MAX];
+} PatternMemo;
+
+static PatternMemo memo[PATTERNS_MEMO_SLOTS];
+
+static inline int
+memo_index(const char *key, size_t len, uint64 as_of)
+{
+	return (int) (hash_bytes_extended((const unsigned char *) key, (int) len,
+									  as_of) % PATTERNS_MEMO_SLOTS);
+}
 
 
 /* ----------------------------------------------------------------
@@ -294,6 +347,43 @@ patterns_restore(uint64 newest)
  */
 
 /*
+ * The memo entry of (dbid, key, as_of), or NULL.
+ */
+static PatternMemo *
+memo_find(Oid dbid, const char *key, size_t len, uint64 as_of)
+{
+	PatternMemo *m;
+
+	if (len > PATTERNS_MEMO_KEY_MAX)
+		return NULL;
+	m = &memo[memo_index(key, len, as_of)];
+	if (m->len == len && m->as_of == as_of && m->dbid == dbid &&
+		memcmp(m->key, key, len) == 0)
+		return m;
+	return NULL;
+}
+
+/*
+ * Remember that no pattern of the ring with a sequence in (as_of, checked]
+ * names key (of dbid), replacing what the memo's slot held.
+ */
+static void
+memo_remember(Oid dbid, const char *key, size_t len, uint64 as_of,
+			  uint64 checked)
+{
+	PatternMemo *m;
+
+	if (len > PATTERNS_MEMO_KEY_MAX)
+		return;
+	m = &memo[memo_index(key, len, as_of)];
+	m->dbid = dbid;
+	m->as_of = as_of;
+	m->checked = checked;
+	m->len = (uint32) len;
+	memcpy(m->key, key, len);
+}
+
+/*
  * Has a pattern recorded after as_of, or in flight, named the entry under
  * key (a Redis key of dbid), or may one have, forgotten since?
  */
@@ -301,12 +391,22 @@ bool
 patterns_match(Oid dbid, const char *key, size_t len, uint64 as_of)
 {
 	uint32		inflight;
+	uint64		newest;
+	uint64		bound;
+	PatternMemo *m;
 	bool		found = false;
 
 	Assert(ring != NULL);
 	inflight = pg_atomic_read_u32(&ring->inflight);
 	pg_read_barrier();
-	if (inflight == 0 && pg_atomic_read_u64(&ring->newest) <= as_of)
+	newest = pg_atomic_read_u64(&ring->newest);
+	if (inflight == 0 && newest <= as_of)
+		return false;
+
+	/* the patterns up to bound were checked against this entry already */
+	m = memo_find(dbid, key, len, as_of);
+	bound = m != NULL ? Max(as_of, m->checked) : as_of;
+	if (inflight == 0 && newest <= bound)
 		return false;
 
 	LWLockAcquire(ring_lock, LW_SHARED);
@@ -316,7 +416,7 @@ patterns_match(Oid dbid, const char *key, size_t len, uint64 as_of)
 	{
 		PatternSlot *slot;
 
-		if (ring->seqs[i] <= as_of)
+		if (ring->seqs[i] <= bound)
 			continue;
 		slot = &ring->slots[i];
 		if (slot->dbid == dbid &&
@@ -324,6 +424,10 @@ patterns_match(Oid dbid, const char *key, size_t len, uint64 as_of)
 			 nearcache_glob_match(slot->pattern, slot->len, key, len)))
 			found = true;
 	}
+	newest = pg_atomic_read_u64(&ring->newest);
 	LWLockRelease(ring_lock);
+
+	if (!found && newest > bound)
+		memo_remember(dbid, key, len, as_of, newest);
 	return found;
 }

@@ -97,5 +97,45 @@ is($node->safe_psql('postgres', $call), '[{"v":"new"}]',
 	'once COMMIT returned, the rows are the same');
 ok(stored('k') ne $stored, 'and they are stored');
 
+# A pattern in flight is seen through the memo of entries checked against
+# the ring of glob patterns (patterns.c).  The writer calls cache_invalidate
+# with a pattern naming 'k' in its transaction (recorded at the call,
+# before the entry below is made, so older than it), then commits and is
+# held while its pattern is marked in flight.  Meanwhile the hitter, with
+# auto_invalidate off so that only the record of cache_invalidate counts,
+# made the entry and had a hit after a pattern that does not match it,
+# which filled its memo: its next call must not be a hit.
+my $hitter = $node->background_psql('postgres', on_error_stop => 1);
+$hitter->query_safe('SET cacheaside.auto_invalidate = off');
+$hitter->query_safe('SET cacheaside.early_refresh = 0');
+$writer = $node->background_psql('postgres', on_error_stop => 1);
+$writer->query_safe("SET pause_commit.file = '$gate'");
+$writer->query_safe('BEGIN');
+$writer->query_safe(q{UPDATE t SET v = 'newer' WHERE id = 1});
+$writer->query_safe(q{SELECT cache_invalidate('k*')});
+is($hitter->query_safe($call), '[{"v":"new"}]',
+	'the hitter makes the entry after the pattern was recorded at its call');
+$node->safe_psql('postgres', q{SELECT cache_invalidate('other*')});
+$stored = stored('k');
+is($hitter->query_safe($call), '[{"v":"new"}]',
+	'and has a hit after a pattern that does not match it');
+ok(stored('k') eq $stored, 'that was a hit: nothing stored again');
+open($fh, '>', $gate) or die "cannot create $gate: $!";
+close $fh;
+$writer->query_until(qr/committing/, "\\echo committing\nCOMMIT;\n");
+$deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+usleep(10_000) until -e "$gate.reached" || time > $deadline;
+ok(-e "$gate.reached",
+	'the writer is held in its COMMIT callback, its pattern in flight');
+is($hitter->query_safe($call), '[{"v":"newer"}]',
+	'the hitter is not served the entry its memo knew: the committed rows are returned'
+);
+unlink $gate or die "cannot remove $gate: $!";
+$writer->query_safe('SELECT 1');
+$writer->quit;
+is($hitter->query_safe($call), '[{"v":"newer"}]',
+	'once COMMIT returned, the rows are the same');
+$hitter->quit;
+
 $node->stop;
 done_testing();

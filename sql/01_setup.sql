@@ -37,6 +37,13 @@ BEGIN
 END
 $$;
 
+-- Where test_redis puts redis-cli's output: a permanent table, so that the
+-- sessions of the tests have no temporary schema (which would make their
+-- entries their own: 19_temp_schema)
+CREATE UNLOGGED TABLE test_redis_out (n serial, line text);
+GRANT ALL ON test_redis_out TO PUBLIC;
+GRANT ALL ON SEQUENCE test_redis_out_n_seq TO PUBLIC;
+
 -- Run one redis-cli command against the database cacheaside uses; returns
 -- redis-cli's raw output, one line per reply element.  After a command
 -- that may change keys, waits for the near-cache to be in step.
@@ -51,10 +58,7 @@ BEGIN
 	FOREACH arg IN ARRAY args LOOP
 		cmd := cmd || ' ''' || replace(arg, '''', '''\''''') || '''';
 	END LOOP;
-	IF to_regclass('pg_temp.test_redis_out') IS NULL THEN
-		CREATE TEMP TABLE test_redis_out (n serial, line text);
-	END IF;
-	TRUNCATE test_redis_out;
+	DELETE FROM test_redis_out;
 	EXECUTE format('COPY test_redis_out (line) FROM PROGRAM %L WITH (FORMAT csv, DELIMITER %L, QUOTE %L)',
 				   cmd, E'\x01', E'\x02');
 	IF upper(args[1]) NOT IN ('EXISTS', 'TTL', 'PTTL', 'STRLEN', 'TYPE',

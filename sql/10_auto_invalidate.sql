@@ -255,6 +255,11 @@ SELECT probe('foreign', 'SELECT * FROM outside');
 CREATE SEQUENCE seq;
 SELECT probe('sequence', 'SELECT last_value FROM seq');
 
+-- (this session has a temporary schema now, and made objects since: its
+-- entries are its own, and those made before are misses, 19_temp_schema;
+-- stored again here)
+SELECT accounts();
+
 -- cacheaside.auto_invalidate = off: entries are served until their TTL
 SET cacheaside.auto_invalidate = off;
 UPDATE acct SET balance = 1;

@@ -72,6 +72,7 @@
 #include "commits.h"
 #include "config.h"
 #include "fill.h"
+#include "fingerprint.h"
 #include "flight.h"
 #include "invalidations.h"
 #include "ledger.h"
@@ -212,6 +213,9 @@ cacheaside_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 {
 	if (prev_object_access_hook)
 		prev_object_access_hook(access, classId, objectId, subId, arg);
+	if (access == OAT_POST_CREATE || access == OAT_DROP ||
+		access == OAT_POST_ALTER)
+		fingerprint_objects_changed();
 	fill_object_access(access, objectId, arg);
 }
 

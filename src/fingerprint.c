@@ -19,8 +19,15 @@
  *	  parameter (query.c) counts as of type unknown, whatever type the SQL
  *	  gives it: untyped calls never share entries with typed ones, and no
  *	  hit needs the SQL analyzed to know the types;
- *	- the schemas the search path resolves to, which includes the session's
- *	  temporary schema once it has one;
+ *	- the schemas the search path resolves to, all of them;
+ *	- once the session has a temporary schema, which can hide objects of
+ *	  the schemas after it (for relations and types it comes first unless
+ *	  search_path places it), the session itself (process ID and start
+ *	  time), the search_path setting as written (where pg_temp stands) and
+ *	  a count of the objects this session created, dropped or altered
+ *	  since it began (fingerprint_objects_changed): the entries of such a
+ *	  session are its own, and a temporary object it creates later makes
+ *	  them misses, since a name could now resolve to that object;
  *	- the settings that change how values are parsed or rendered.
  *
  * An entry whose fingerprint differs from the call's is a miss.
@@ -112,15 +119,21 @@ typedef struct FingerprintSession
 	uint64		generation;
 	Oid			role;
 	int32		npath;
-	Oid			path[MAX_SEARCH_PATH];
+	Oid		   *path;			/* npath of them, in TopMemoryContext */
+	Oid			temp_namespace; /* InvalidOid: none */
+	uint64		objects_changed;	/* fp_objects_changed then */
 	FingerprintSettings settings;
 	char	   *strings[FP_NSTRINGS];	/* copies, "" for none */
+	char	   *search_path;	/* copy, when temp_namespace is valid */
 	StringInfoData head;		/* version, cluster, database, role */
 	StringInfoData tail;		/* search path, settings, strings */
 } FingerprintSession;
 
 static FingerprintSession fp_session;
 static uint64 fp_last_generation = 0;
+
+/* Objects this session created, dropped or altered (object access hook) */
+static uint64 fp_objects_changed = 0;
 
 /*
  * The buffer of the call part, reused (in TopMemoryContext); given back
@@ -196,18 +209,32 @@ session_parts_current(void)
 {
 	FingerprintSession *fs = &fp_session;
 	Oid			role = GetUserId();
-	Oid			path[MAX_SEARCH_PATH];
+	Oid			path_buf[MAX_SEARCH_PATH];
+	Oid		   *path = path_buf;
 	int32		npath;
+	Oid			temp_namespace;
+	Oid			temp_toast;
 	FingerprintSettings settings;
 	const char *strings[FP_NSTRINGS];
 	MemoryContext oldcxt;
 	uint64		sysid;
 
-	npath = fetch_search_path_array(path, MAX_SEARCH_PATH);
+	npath = fetch_search_path_array(path_buf, MAX_SEARCH_PATH);
+	if (npath > MAX_SEARCH_PATH)
+	{
+		/* a long path: all of it counts */
+		path = palloc(sizeof(Oid) * npath);
+		npath = fetch_search_path_array(path, npath);
+	}
+	GetTempNamespaceState(&temp_namespace, &temp_toast);
 	current_settings(&settings, strings);
 
 	if (fs->generation != 0 && fs->role == role && fs->npath == npath &&
-		memcmp(fs->path, path, sizeof(Oid) * Min(npath, MAX_SEARCH_PATH)) == 0 &&
+		memcmp(fs->path, path, sizeof(Oid) * npath) == 0 &&
+		fs->temp_namespace == temp_namespace &&
+		(!OidIsValid(temp_namespace) ||
+		 (fs->objects_changed == fp_objects_changed &&
+		  strcmp(fs->search_path, namespace_search_path ? namespace_search_path : "") == 0)) &&
 		memcmp(&fs->settings, &settings, sizeof(settings)) == 0)
 	{
 		int			i;
@@ -216,7 +243,11 @@ session_parts_current(void)
 			if (strcmp(fs->strings[i], strings[i] ? strings[i] : "") != 0)
 				break;
 		if (i == FP_NSTRINGS)
+		{
+			if (path != path_buf)
+				pfree(path);
 			return;
+		}
 	}
 
 	/* build them again */
@@ -234,6 +265,12 @@ session_parts_current(void)
 			pfree(fs->strings[i]);
 		fs->strings[i] = NULL;
 	}
+	if (fs->search_path != NULL)
+		pfree(fs->search_path);
+	fs->search_path = NULL;
+	if (fs->path != NULL)
+		pfree(fs->path);
+	fs->path = NULL;
 	fs->generation = 0;			/* until all is built */
 
 	sysid = GetSystemIdentifier();
@@ -243,22 +280,55 @@ session_parts_current(void)
 	append_bytes(&fs->head, &role, sizeof(role));
 
 	append_bytes(&fs->tail, &npath, sizeof(npath));
-	append_bytes(&fs->tail, path, sizeof(Oid) * Min(npath, MAX_SEARCH_PATH));
+	append_bytes(&fs->tail, path, sizeof(Oid) * npath);
 	append_bytes(&fs->tail, &settings, sizeof(settings));
 	for (int i = 0; i < FP_NSTRINGS; i++)
 	{
 		append_string(&fs->tail, strings[i]);
 		fs->strings[i] = pstrdup(strings[i] ? strings[i] : "");
 	}
+	if (OidIsValid(temp_namespace))
+	{
+		/*
+		 * Only with a temporary schema, so that the fingerprints of other
+		 * sessions stay what they were.  The strings above are
+		 * length-prefixed: these bytes cannot be taken for theirs.
+		 */
+		int64		start = (int64) MyStartTime;
+		int32		pid = MyProcPid;
+
+		append_string(&fs->tail, "temporary schema");
+		append_bytes(&fs->tail, &pid, sizeof(pid));
+		append_bytes(&fs->tail, &start, sizeof(start));
+		append_bytes(&fs->tail, &fp_objects_changed, sizeof(fp_objects_changed));
+		append_string(&fs->tail, namespace_search_path);
+		fs->search_path = pstrdup(namespace_search_path ? namespace_search_path : "");
+	}
+	fs->path = palloc(sizeof(Oid) * Max(npath, 1));
+	memcpy(fs->path, path, sizeof(Oid) * npath);
 	MemoryContextSwitchTo(oldcxt);
+	if (path != path_buf)
+		pfree(path);
 
 	fs->role = role;
 	fs->npath = npath;
-	memcpy(fs->path, path, sizeof(Oid) * Min(npath, MAX_SEARCH_PATH));
+	fs->temp_namespace = temp_namespace;
+	fs->objects_changed = fp_objects_changed;
 	fs->settings = settings;
 
 	/* a new generation: fingerprints cached under another one never match */
 	fs->generation = ++fp_last_generation;
+}
+
+/*
+ * This session created, dropped or altered an object (the object access
+ * hook): a temporary one could now hide, or no longer hide, another of the
+ * same name.  Matters only to sessions with a temporary schema.
+ */
+void
+fingerprint_objects_changed(void)
+{
+	fp_objects_changed++;
 }
 
 /*

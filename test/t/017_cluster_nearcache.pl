@@ -82,11 +82,11 @@ sub call
 	my ($out, $err) = ('', '');
 	$node->psql(
 		'postgres', qq{
-		CREATE TEMP TABLE b AS SELECT coalesce(sum(hits), 0) h, coalesce(sum(local_hits), 0) l
-			FROM cache_stats WHERE query = '$q';
+		SELECT coalesce(sum(hits), 0) h0, coalesce(sum(local_hits), 0) l0
+			FROM cache_stats WHERE query = '$q' \\gset
 		SELECT cache_aside_query('$key', '$q')::text || '|' ||
-			(SELECT CASE WHEN s.l > b.l THEN 'local' WHEN s.h > b.h THEN 'redis' ELSE 'miss' END
-			 FROM b, (SELECT coalesce(sum(hits), 0) h, coalesce(sum(local_hits), 0) l
+			(SELECT CASE WHEN s.l > :l0 THEN 'local' WHEN s.h > :h0 THEN 'redis' ELSE 'miss' END
+			 FROM (SELECT coalesce(sum(hits), 0) h, coalesce(sum(local_hits), 0) l
 					  FROM cache_stats WHERE query = '$q') s);
 	}, stdout => \$out, stderr => \$err, on_error_die => 1);
 	my ($json, $level) = split /\|/, $out;

@@ -327,10 +327,17 @@ sub graceful
 	$probe = "g" . (substr($probe, 1) + 1) while master_of($probe) != $master;
 	my $hits;
 	my $moved = moved_count($master);
+	my $asked;
 	my %g = run_loop(
 		probe => $probe,
-		event => sub { $replica->cli('CLUSTER', 'FAILOVER') },
+		event => sub { $replica->cli('CLUSTER', 'FAILOVER'); $asked = time(); },
 		done => sub {
+			# a replica not yet in step lets the request lapse: ask again
+			if (!is_master($replica) && time() - $asked > 15)
+			{
+				$replica->cli('CLUSTER', 'FAILOVER');
+				$asked = time();
+			}
 			return 0 unless is_master($replica) && !is_master($master);
 			return 0 unless holds($replica, $probe);
 			my $h = $node->safe_psql('postgres',

@@ -310,20 +310,17 @@ void
 store_key_init(StoreKey *key, const char *caller_key, size_t len)
 {
 	int			nslen;
-	const char *ns = keyspace_entry_namespace(&nslen);
 
+	(void) keyspace_entry_namespace(&nslen);
 	if (len > (size_t) (MaxAllocSize - 1 - nslen))
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("cache key is too long")));
-	/* exactly the size needed: a StringInfo for callers that append */
+	/* allocated at exactly the size the key needs */
 	key->name.maxlen = nslen + (int) len + 1;
 	key->name.data = palloc(key->name.maxlen);
-	memcpy(key->name.data, ns, nslen);
-	memcpy(key->name.data + nslen, caller_key, len);
-	key->name.len = key->name.maxlen - 1;
-	key->name.data[key->name.len] = '\0';
-	key->name.cursor = 0;
+	resetStringInfo(&key->name);
+	keyspace_entry_key(&key->name, caller_key, len);
 }
 
 /* Start a request of one command on an entry; nextra more arguments follow */

@@ -72,3 +72,41 @@ SELECT cache_invalidate('*');
 RESET cacheaside.key_prefix;
 SELECT test_redis('DBSIZE');
 SELECT test_redis('FLUSHDB');
+
+-- the repeat after commit removes what the call named, under the prefix
+-- in effect at the call, not at COMMIT (a SET LOCAL, a function's SET
+-- clause): rows a concurrent refill stored meanwhile are not left behind
+BEGIN;
+SELECT cache_invalidate('again1');
+SELECT cache_invalidate('again2*');
+-- as a concurrent refill would, after the call and before COMMIT
+SELECT test_redis('SET', test_rkey('again1'), 'x');
+SELECT test_redis('SET', test_rkey('again2-b'), 'x');
+SET LOCAL cacheaside.key_prefix = 'elsewhere:';
+SELECT test_redis('SET', test_rkey('again1'), 'x');
+COMMIT;
+SELECT test_redis('EXISTS', test_rkey('again1'), test_rkey('again2-b'));
+SET cacheaside.key_prefix = 'elsewhere:';
+SELECT test_redis('EXISTS', test_rkey('again1'));
+RESET cacheaside.key_prefix;
+CREATE FUNCTION invalidate_elsewhere(k text) RETURNS bigint LANGUAGE sql
+	SET cacheaside.key_prefix = 'elsewhere:'
+	AS $$ SELECT cache_invalidate(k) $$;
+BEGIN;
+SELECT invalidate_elsewhere('again1');
+SET LOCAL cacheaside.key_prefix = 'elsewhere:';
+SELECT test_redis('SET', test_rkey('again1'), 'x');
+RESET cacheaside.key_prefix;
+SELECT test_redis('SET', test_rkey('again1'), 'x');
+COMMIT;
+SELECT test_redis('EXISTS', test_rkey('again1'));
+SET cacheaside.key_prefix = 'elsewhere:';
+SELECT test_redis('EXISTS', test_rkey('again1'));
+RESET cacheaside.key_prefix;
+DROP FUNCTION invalidate_elsewhere(text);
+-- another Redis database at COMMIT: the repeat cannot be made, and says so
+BEGIN;
+SELECT cache_invalidate('again3');
+SET LOCAL cacheaside.database = 1;
+COMMIT;
+SELECT test_redis('FLUSHDB');

@@ -38,6 +38,7 @@
 #include "utils/memutils.h"
 
 #include "cache_admin.h"
+#include "config.h"
 #include "entry.h"
 #include "invalidations.h"
 #include "keyspace.h"
@@ -52,10 +53,36 @@ PG_FUNCTION_INFO_V1(cache_dependencies);
 /* Patterns with glob characters repeated after commit, per transaction */
 #define MAX_COMMIT_PATTERNS	64
 
-/* Patterns to remove again at commit (in TopTransactionContext) */
+/*
+ * One invalidation to repeat at commit, in TopTransactionContext.  What it
+ * names is resolved at the call: the Redis key, or the MATCH pattern, made
+ * with the key_prefix then in effect, and the Redis server it was removed
+ * from.  A SET LOCAL of a connection setting, or a function's SET clause,
+ * that ends before COMMIT must not send the repeat elsewhere.
+ */
+typedef struct CommitInvalidation
+{
+	bool		glob;			/* a MATCH pattern, else a key */
+	char	   *server;			/* redis_server_at_call() */
+	text	   *name;			/* the Redis key or MATCH pattern */
+} CommitInvalidation;
+
+/* What to remove again at commit: a List of CommitInvalidation */
 static List *commit_patterns = NIL;
 
 static bool pattern_is_key(const text *pattern);
+
+/*
+ * The settings that say which Redis server (and database) the session
+ * uses, as one string: where the removal at the call went.
+ */
+static char *
+redis_server_at_call(void)
+{
+	return psprintf("%s\n%d\n%d\n%s\n%s", cacheaside_host, cacheaside_port,
+					cacheaside_database, cacheaside_sentinels,
+					cacheaside_sentinel_master);
+}
 
 /*
  * cache_invalidate(pattern text) RETURNS bigint
@@ -67,37 +94,48 @@ cache_invalidate(PG_FUNCTION_ARGS)
 	int64		removed;
 	bool		at_commit = IsTransactionBlock() ||
 		TransactionIdIsValid(GetTopTransactionIdIfAny());
+	bool		glob = !pattern_is_key(pattern);
 	StringInfoData name;
 
-	/* a key named outright is one UNLINK; a glob scans the namespace */
-	if (pattern_is_key(pattern))
-		removed = store_remove_keys(list_make1(pattern));
+	/* the Redis key, or the MATCH pattern, under the current prefix */
+	initStringInfo(&name);
+	if (glob)
+		keyspace_entry_pattern(&name, VARDATA_ANY(pattern),
+							   VARSIZE_ANY_EXHDR(pattern));
 	else
-		removed = store_remove_matching(VARDATA_ANY(pattern),
-										VARSIZE_ANY_EXHDR(pattern));
+		keyspace_entry_key(&name, VARDATA_ANY(pattern),
+						   VARSIZE_ANY_EXHDR(pattern));
+
+	/* a key named outright is one UNLINK; a glob scans the namespace */
+	if (glob)
+		removed = store_remove_matching(name.data, name.len);
+	else
+		removed = store_remove_keys(list_make1(cstring_to_text_with_len(name.data,
+																		 name.len)));
 
 	/*
 	 * To be repeated after commit: keys named outright (removed together,
-	 * in one UNLINK), and each distinct glob.
+	 * in one UNLINK), and each distinct glob, as resolved now.
 	 */
 	if (at_commit)
 	{
 		ListCell   *lc;
 		bool		known = false;
 		int			nglobs = 0;
+		char	   *server = redis_server_at_call();
 
-		if (!pattern_is_key(pattern))
+		if (glob)
 		{
 			foreach(lc, commit_patterns)
 			{
-				text	   *p = lfirst(lc);
+				CommitInvalidation *ci = lfirst(lc);
 
-				if (pattern_is_key(p))
+				if (!ci->glob)
 					continue;
 				nglobs++;
-				if (VARSIZE_ANY_EXHDR(p) == VARSIZE_ANY_EXHDR(pattern) &&
-					memcmp(VARDATA_ANY(p), VARDATA_ANY(pattern),
-						   VARSIZE_ANY_EXHDR(p)) == 0)
+				if (VARSIZE_ANY_EXHDR(ci->name) == (size_t) name.len &&
+					memcmp(VARDATA_ANY(ci->name), name.data, name.len) == 0 &&
+					strcmp(ci->server, server) == 0)
 					known = true;
 			}
 		}
@@ -106,8 +144,7 @@ cache_invalidate(PG_FUNCTION_ARGS)
 		 * Each glob is one SCAN of the namespace at commit, which cannot be
 		 * interrupted there: a transaction gets a bounded number of them.
 		 */
-		if (!known && !pattern_is_key(pattern) &&
-			nglobs >= MAX_COMMIT_PATTERNS)
+		if (!known && glob && nglobs >= MAX_COMMIT_PATTERNS)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("too many cache_invalidate() patterns in one transaction"),
@@ -117,11 +154,15 @@ cache_invalidate(PG_FUNCTION_ARGS)
 		if (!known)
 		{
 			MemoryContext oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+			CommitInvalidation *ci = palloc(sizeof(CommitInvalidation));
 
-			commit_patterns = lappend(commit_patterns,
-									  DatumGetTextPCopy(PointerGetDatum(pattern)));
+			ci->glob = glob;
+			ci->server = pstrdup(server);
+			ci->name = cstring_to_text_with_len(name.data, name.len);
+			commit_patterns = lappend(commit_patterns, ci);
 			MemoryContextSwitchTo(oldcxt);
 		}
+		pfree(server);
 	}
 
 	/*
@@ -129,15 +170,7 @@ cache_invalidate(PG_FUNCTION_ARGS)
 	 * began before stores after the removal is not served
 	 * (invalidations.c).
 	 */
-	initStringInfo(&name);
-	if (pattern_is_key(pattern))
-		keyspace_entry_key(&name, VARDATA_ANY(pattern),
-						   VARSIZE_ANY_EXHDR(pattern));
-	else
-		keyspace_entry_pattern(&name, VARDATA_ANY(pattern),
-							   VARSIZE_ANY_EXHDR(pattern));
-	invalidations_note(name.data, name.len, !pattern_is_key(pattern),
-					   at_commit);
+	invalidations_note(name.data, name.len, glob, at_commit);
 	pfree(name.data);
 
 	PG_RETURN_INT64(removed);
@@ -204,17 +237,22 @@ pattern_is_key(const text *pattern)
 }
 
 /*
- * Remove again the keys this transaction named outright, together.
+ * Remove again the keys this transaction named outright on server,
+ * together.
  */
 static void
-unlink_keys_again(void)
+unlink_keys_again(const char *server)
 {
 	List	   *keys = NIL;
 	ListCell   *lc;
 
 	foreach(lc, commit_patterns)
-		if (pattern_is_key(lfirst(lc)))
-			keys = lappend(keys, lfirst(lc));
+	{
+		CommitInvalidation *ci = lfirst(lc);
+
+		if (!ci->glob && strcmp(ci->server, server) == 0)
+			keys = lappend(keys, ci->name);
+	}
 	(void) store_remove_keys(keys);
 	list_free(keys);
 }
@@ -226,18 +264,18 @@ unlink_keys_again(void)
  * command_timeout.
  */
 static bool
-again_or_warn(text *pattern)
+again_or_warn(CommitInvalidation *glob, const char *server)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	volatile bool ok = true;
 
 	PG_TRY();
 	{
-		if (pattern == NULL)
-			unlink_keys_again();
+		if (glob == NULL)
+			unlink_keys_again(server);
 		else
-			(void) store_remove_matching(VARDATA_ANY(pattern),
-									   VARSIZE_ANY_EXHDR(pattern));
+			(void) store_remove_matching(VARDATA_ANY(glob->name),
+										 VARSIZE_ANY_EXHDR(glob->name));
 	}
 	PG_CATCH();
 	{
@@ -262,18 +300,36 @@ again_or_warn(text *pattern)
 /*
  * After commit: remove again what the patterns of this transaction
  * matched: the keys named outright together, then each glob with a SCAN.
+ * Only those removed from the Redis server the session uses now can be:
+ * the others (a connection setting changed since the call) are reported.
  */
 static void
 invalidate_again(void)
 {
 	ListCell   *lc;
+	char	   *server = redis_server_at_call();
+	bool		elsewhere = false;
+
+	foreach(lc, commit_patterns)
+		if (strcmp(((CommitInvalidation *) lfirst(lc))->server, server) != 0)
+			elsewhere = true;
+	if (elsewhere)
+		ereport(WARNING,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("cache_invalidate() could not be repeated after commit: the Redis connection settings changed since it was called"),
+				 errhint("Entries stored while the transaction committed may be served until their TTL ends; call cache_invalidate() again with the settings it was called with.")));
 
 	/* after a failure Redis is backing off: one WARNING says it all */
-	if (!again_or_warn(NULL))
+	if (!again_or_warn(NULL, server))
 		return;
 	foreach(lc, commit_patterns)
-		if (!pattern_is_key(lfirst(lc)) && !again_or_warn(lfirst(lc)))
+	{
+		CommitInvalidation *ci = lfirst(lc);
+
+		if (ci->glob && strcmp(ci->server, server) == 0 &&
+			!again_or_warn(ci, server))
 			return;
+	}
 }
 
 /*

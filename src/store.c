@@ -839,45 +839,46 @@ store_unlink_matching_masters(int nmasters, const StringInfo match,
 }
 
 /*
- * Remove the entries whose keys match the Redis glob pattern.  The pattern
- * is appended to the literal namespace of this database's entries, so it
- * can reach nothing else.  SCAN pages are removed with UNLINK; the UNLINK
- * of one page travels in the same round trip as the SCAN of the next.  On
- * a Redis Cluster every master is scanned, all at the same time.  Returns
- * the number of entries removed (each counted once, even if SCAN returns
- * it twice).  Fails with an error.
+ * Remove the entries whose Redis keys match match, a Redis MATCH pattern
+ * made by keyspace_entry_pattern (the literal namespace of a database's
+ * entries, then the caller's pattern), so it can reach nothing else.  SCAN
+ * pages are removed with UNLINK; the UNLINK of one page travels in the
+ * same round trip as the SCAN of the next.  On a Redis Cluster every
+ * master is scanned, all at the same time.  Returns the number of entries
+ * removed (each counted once, even if SCAN returns it twice).  Fails with
+ * an error.
  */
 static int64
-store_unlink_matching(const char *pattern, size_t len)
+store_unlink_matching(const char *match, size_t len)
 {
-	StringInfoData match;
+	StringInfoData m;
 	int			nmasters;
 	bool		cluster;
 	int64		removed = 0;
 
-	initStringInfo(&match);
-	keyspace_entry_pattern(&match, pattern, len);
+	initStringInfo(&m);
+	appendBinaryStringInfo(&m, match, len);
 
 	nmasters = store_masters();
 	cluster = redis_is_cluster();
-	removed = store_unlink_matching_masters(nmasters, &match, cluster);
+	removed = store_unlink_matching_masters(nmasters, &m, cluster);
 
-	pfree(match.data);
+	pfree(m.data);
 	return removed;
 }
 
 /*
- * Remove the entries under the callers' keys (a List of text), with
- * UNLINK, in one round trip.  Returns how many there were.  Fails with an
+ * Remove the entries under the Redis keys names (a List of text, each made
+ * by keyspace_entry_key), with UNLINK, in one round trip.  Returns how many there were.  Fails with an
  * error.
  */
 static int64
-store_unlink_keys(List *caller_keys)
+store_unlink_keys(List *names)
 {
 	RedisRequest req;
 	RedisReply *replies;
 	ListCell   *lc;
-	int			nkeys = list_length(caller_keys);
+	int			nkeys = list_length(names);
 	int			ncommands = 0;
 	int			batch = 0;
 	int64		removed = 0;
@@ -896,17 +897,15 @@ store_unlink_keys(List *caller_keys)
 	cluster = redis_is_cluster();
 
 	redis_request_init(&req);
-	foreach(lc, caller_keys)
+	foreach(lc, names)
 	{
-		text	   *caller_key = lfirst(lc);
-		StringInfoData rkey;
+		text	   *name = lfirst(lc);
+		const char *rkey = VARDATA_ANY(name);
+		size_t		rkeylen = VARSIZE_ANY_EXHDR(name);
 
-		initStringInfo(&rkey);
-		keyspace_entry_key(&rkey, VARDATA_ANY(caller_key),
-						   VARSIZE_ANY_EXHDR(caller_key));
 		if (cluster)
 		{
-			redis_command_key(&req, 2, rkey.data, rkey.len);
+			redis_command_key(&req, 2, rkey, rkeylen);
 			redis_arg_str(&req, "UNLINK");
 			ncommands++;
 		}
@@ -916,8 +915,7 @@ store_unlink_keys(List *caller_keys)
 			redis_arg_str(&req, "UNLINK");
 			ncommands++;
 		}
-		redis_arg(&req, rkey.data, rkey.len);
-		pfree(rkey.data);
+		redis_arg(&req, rkey, rkeylen);
 		nkeys--;
 		if (++batch == UNLINK_BATCH)
 			batch = 0;
@@ -933,83 +931,59 @@ store_unlink_keys(List *caller_keys)
 	return removed;
 }
 
-/* Remove the near copies of the entries whose keys match pattern */
-static void
-store_near_remove_matching(const char *pattern, size_t len)
-{
-	StringInfoData match;
-
-	if (!nearcache_enabled())
-		return;
-	initStringInfo(&match);
-	keyspace_entry_pattern(&match, pattern, len);
-	nearcache_remove_matching(match.data, match.len);
-	pfree(match.data);
-}
-
-/* Remove the near copies of the entries under the callers' keys */
-static void
-store_near_remove_keys(List *caller_keys)
-{
-	ListCell   *lc;
-
-	if (!nearcache_enabled())
-		return;
-	foreach(lc, caller_keys)
-	{
-		text	   *caller_key = lfirst(lc);
-		StringInfoData rkey;
-
-		initStringInfo(&rkey);
-		keyspace_entry_key(&rkey, VARDATA_ANY(caller_key),
-						   VARSIZE_ANY_EXHDR(caller_key));
-		nearcache_remove(rkey.data, rkey.len);
-		pfree(rkey.data);
-	}
-}
-
 /*
- * Remove the entries whose keys match the Redis glob pattern (see
+ * Remove the entries whose Redis keys match match (see
  * store_unlink_matching), then their near copies, also when Redis fails.
  */
 int64
-store_remove_matching(const char *pattern, size_t len)
+store_remove_matching(const char *match, size_t len)
 {
 	int64		removed = 0;
 
 	PG_TRY();
 	{
-		removed = store_unlink_matching(pattern, len);
+		removed = store_unlink_matching(match, len);
 	}
 	PG_CATCH();
 	{
-		store_near_remove_matching(pattern, len);
+		nearcache_remove_matching(match, len);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	store_near_remove_matching(pattern, len);
+	nearcache_remove_matching(match, len);
 	return removed;
 }
 
+/* Remove the near copies of the entries under the Redis keys names */
+static void
+store_near_remove_keys(List *names)
+{
+	ListCell   *lc;
+
+	foreach(lc, names)
+		nearcache_remove(VARDATA_ANY((text *) lfirst(lc)),
+						 VARSIZE_ANY_EXHDR((text *) lfirst(lc)));
+}
+
 /*
- * Remove the entries under the callers' keys (see store_unlink_keys),
+ * Remove the entries under the Redis keys names (see store_unlink_keys),
  * then their near copies, also when Redis fails.
  */
 int64
-store_remove_keys(List *caller_keys)
+store_remove_keys(List *names)
 {
 	int64		removed = 0;
 
 	PG_TRY();
 	{
-		removed = store_unlink_keys(caller_keys);
+		removed = store_unlink_keys(names);
 	}
 	PG_CATCH();
 	{
-		store_near_remove_keys(caller_keys);
+		store_near_remove_keys(names);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	store_near_remove_keys(caller_keys);
+	store_near_remove_keys(names);
 	return removed;
 }

@@ -47,8 +47,8 @@ extern StoreReadResult store_read(const StoreKey *key, StoreFailMode mode,
 								  bool *local);
 extern CacheReason store_write(const StoreKey *key, const CacheEntry *entry,
 							   int ttl, size_t *bytes);
-extern int64 store_remove_matching(const char *pattern, size_t len);
-extern int64 store_remove_keys(List *caller_keys);
+extern int64 store_remove_matching(const char *match, size_t len);
+extern int64 store_remove_keys(List *names);
 extern bool store_get_ttl(const StoreKey *key, int32 *ttl);
 extern bool store_set_ttl(const StoreKey *key, int32 ttl);
 

@@ -129,6 +129,18 @@ SELECT cache_aside_query('tsconfig', 'SELECT to_tsvector(''running'') AS v', 60)
 SET default_text_search_config = 'pg_catalog.simple';
 SELECT cache_aside_query('tsconfig', 'SELECT to_tsvector(''running'') AS v', 60);
 RESET default_text_search_config;
+-- time zone abbreviations change how a literal is read ('EST' is UTC+10
+-- under 'Australia'), quote_all_identifiers how identifiers are quoted
+SELECT cache_aside_query('tzabbrev', 'SELECT ''2024-01-01 12:00 EST''::timestamptz AT TIME ZONE ''UTC'' AS t', 60);
+SET timezone_abbreviations = 'Australia';
+SELECT cache_aside_query('tzabbrev', 'SELECT ''2024-01-01 12:00 EST''::timestamptz AT TIME ZONE ''UTC'' AS t', 60);
+RESET timezone_abbreviations;
+SELECT cache_aside_query('tzabbrev', 'SELECT ''2024-01-01 12:00 EST''::timestamptz AT TIME ZONE ''UTC'' AS t', 60);
+SELECT cache_aside_query('quoteall', 'SELECT quote_ident(''abc'') AS q, format(''%I'', ''abc'') AS f', 60);
+SET quote_all_identifiers = on;
+SELECT cache_aside_query('quoteall', 'SELECT quote_ident(''abc'') AS q, format(''%I'', ''abc'') AS f', 60);
+RESET quote_all_identifiers;
+SELECT cache_aside_query('quoteall', 'SELECT quote_ident(''abc'') AS q, format(''%I'', ''abc'') AS f', 60);
 CREATE SCHEMA fp_a;
 CREATE SCHEMA fp_b;
 SET search_path = fp_a, public;

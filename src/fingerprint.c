@@ -64,6 +64,7 @@
 #include "utils/builtins.h"
 #include "utils/bytea.h"
 #include "utils/float.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/pg_locale.h"
@@ -125,6 +126,8 @@ typedef struct FingerprintSession
 	FingerprintSettings settings;
 	char	   *strings[FP_NSTRINGS];	/* copies, "" for none */
 	char	   *search_path;	/* copy, when temp_namespace is valid */
+	bool		quote_all;		/* quote_all_identifiers */
+	char	   *tz_abbrevs;		/* copy of timezone_abbreviations */
 	StringInfoData head;		/* version, cluster, database, role */
 	StringInfoData tail;		/* search path, settings, strings */
 } FingerprintSession;
@@ -216,6 +219,7 @@ session_parts_current(void)
 	Oid			temp_toast;
 	FingerprintSettings settings;
 	const char *strings[FP_NSTRINGS];
+	const char *tz_abbrevs;
 	MemoryContext oldcxt;
 	uint64		sysid;
 
@@ -228,6 +232,9 @@ session_parts_current(void)
 	}
 	GetTempNamespaceState(&temp_namespace, &temp_toast);
 	current_settings(&settings, strings);
+	tz_abbrevs = GetConfigOption("timezone_abbreviations", true, false);
+	if (tz_abbrevs == NULL)
+		tz_abbrevs = "";
 
 	if (fs->generation != 0 && fs->role == role && fs->npath == npath &&
 		memcmp(fs->path, path, sizeof(Oid) * npath) == 0 &&
@@ -235,7 +242,9 @@ session_parts_current(void)
 		(!OidIsValid(temp_namespace) ||
 		 (fs->objects_changed == fp_objects_changed &&
 		  strcmp(fs->search_path, namespace_search_path ? namespace_search_path : "") == 0)) &&
-		memcmp(&fs->settings, &settings, sizeof(settings)) == 0)
+		memcmp(&fs->settings, &settings, sizeof(settings)) == 0 &&
+		fs->quote_all == quote_all_identifiers &&
+		strcmp(fs->tz_abbrevs, tz_abbrevs) == 0)
 	{
 		int			i;
 
@@ -268,6 +277,9 @@ session_parts_current(void)
 	if (fs->search_path != NULL)
 		pfree(fs->search_path);
 	fs->search_path = NULL;
+	if (fs->tz_abbrevs != NULL)
+		pfree(fs->tz_abbrevs);
+	fs->tz_abbrevs = NULL;
 	if (fs->path != NULL)
 		pfree(fs->path);
 	fs->path = NULL;
@@ -287,6 +299,24 @@ session_parts_current(void)
 		append_string(&fs->tail, strings[i]);
 		fs->strings[i] = pstrdup(strings[i] ? strings[i] : "");
 	}
+
+	/*
+	 * Settings that change how the SQL's literals are read or how values
+	 * are rendered, hashed only when not at their defaults, so that the
+	 * fingerprints of other sessions stay what they were: the time zone
+	 * abbreviations ('EST' is UTC+10 under 'Australia'), and quoting every
+	 * identifier (quote_ident, format('%I')).  Labelled and length-prefixed,
+	 * these bytes cannot be taken for those of another field.
+	 */
+	if (strcmp(tz_abbrevs, "Default") != 0)
+	{
+		append_string(&fs->tail, "timezone_abbreviations");
+		append_string(&fs->tail, tz_abbrevs);
+	}
+	if (quote_all_identifiers)
+		append_string(&fs->tail, "quote_all_identifiers");
+	fs->tz_abbrevs = pstrdup(tz_abbrevs);
+	fs->quote_all = quote_all_identifiers;
 	if (OidIsValid(temp_namespace))
 	{
 		/*

@@ -46,3 +46,23 @@ SELECT cache_aside_query('p:type', 'SELECT name FROM items WHERE id = $1', 60, '
 \echo :LAST_ERROR_SQLSTATE
 SELECT cache_aside_query('p:bad-value', 'SELECT $1::int AS v', 60, 'not a number');
 \echo :LAST_ERROR_SQLSTATE
+-- parameters whose text does not tell their values apart: floats under
+-- extra_float_digits 0 or less (rounded), OID alias types (a name, not
+-- the object: a table created again has the same name, another OID)
+SET extra_float_digits = 0;
+SELECT cache_aside_query('p:float', 'SELECT $1 = 0.3::float8 AS eq', 60, 0.1::float8 + 0.2::float8);
+SELECT cache_aside_query('p:float', 'SELECT $1 = 0.3::float8 AS eq', 60, 0.3::float8);
+SELECT cache_aside_query('p:float[]', 'SELECT $1[1] = 0.3::float8 AS eq', 60, ARRAY[0.1::float8 + 0.2::float8]);
+SELECT cache_aside_query('p:float[]', 'SELECT $1[1] = 0.3::float8 AS eq', 60, ARRAY[0.3::float8]);
+SHOW extra_float_digits;
+RESET extra_float_digits;
+CREATE TABLE p_named (tbl regclass, n int);
+CREATE TABLE p_target (x int);
+INSERT INTO p_named VALUES ('p_target', 7);
+SELECT cache_aside_query('p:regclass', 'SELECT count(*) AS c FROM p_named WHERE tbl = $1', 60, 'p_target'::regclass);
+SELECT cache_aside_query('p:regclass[]', 'SELECT count(*) AS c FROM p_named WHERE tbl = ANY ($1)', 60, ARRAY['p_target'::regclass]);
+DROP TABLE p_target;
+CREATE TABLE p_target (x int);
+SELECT cache_aside_query('p:regclass', 'SELECT count(*) AS c FROM p_named WHERE tbl = $1', 60, 'p_target'::regclass);
+SELECT cache_aside_query('p:regclass[]', 'SELECT count(*) AS c FROM p_named WHERE tbl = ANY ($1)', 60, ARRAY['p_target'::regclass]);
+DROP TABLE p_named, p_target;

@@ -49,6 +49,7 @@
  */
 #include "postgres.h"
 
+#include "access/transam.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -420,6 +421,54 @@ fingerprint_hash(const char *input, int len, uint8 fingerprint[FINGERPRINT_LEN])
 	}
 }
 
+/*
+ * Is type one of the OID alias types (regclass, regtype...), an array of
+ * them, or a domain over either?  Their text is a name, not the OID.
+ */
+static bool
+type_names_objects(Oid type)
+{
+	Oid			base;
+	Oid			elem;
+
+	switch (type)
+	{
+		case REGPROCOID:
+		case REGPROCEDUREOID:
+		case REGOPEROID:
+		case REGOPERATOROID:
+		case REGCLASSOID:
+		case REGCOLLATIONOID:
+		case REGTYPEOID:
+		case REGROLEOID:
+		case REGNAMESPACEOID:
+		case REGCONFIGOID:
+		case REGDICTIONARYOID:
+		case REGPROCARRAYOID:
+		case REGPROCEDUREARRAYOID:
+		case REGOPERARRAYOID:
+		case REGOPERATORARRAYOID:
+		case REGCLASSARRAYOID:
+		case REGCOLLATIONARRAYOID:
+		case REGTYPEARRAYOID:
+		case REGROLEARRAYOID:
+		case REGNAMESPACEARRAYOID:
+		case REGCONFIGARRAYOID:
+		case REGDICTIONARYARRAYOID:
+			return true;
+		default:
+			break;
+	}
+	/* no other built-in type is one (domains and arrays of them are not) */
+	if (type < FirstNormalObjectId)
+		return false;
+	base = getBaseType(type);
+	if (base != type)
+		return type_names_objects(base);
+	elem = get_element_type(base);
+	return OidIsValid(elem) && type_names_objects(elem);
+}
+
 /* Append the call part: the SQL text and each parameter */
 static void
 append_call(StringInfo buf, const char *sql, size_t sqllen,
@@ -455,12 +504,46 @@ append_call(StringInfo buf, const char *sql, size_t sqllen,
 		{
 			Oid			outfunc;
 			bool		isvarlena;
-			char	   *text;
+			char	   *volatile text = NULL;
+			int			save_digits = extra_float_digits;
 
+			/*
+			 * The text form must tell values apart: with extra_float_digits
+			 * 0 or less a float is rounded (0.1 + 0.2 and 0.3 both print
+			 * 0.3), also inside arrays, composites and geometric types;
+			 * from 1 on it is the shortest exact form.
+			 */
 			getTypeOutputInfo(params->types[i], &outfunc, &isvarlena);
-			text = OidOutputFunctionCall(outfunc, params->values[i]);
+			if (extra_float_digits < 1)
+				extra_float_digits = 1;
+			PG_TRY();
+			{
+				text = OidOutputFunctionCall(outfunc, params->values[i]);
+			}
+			PG_FINALLY();
+			{
+				extra_float_digits = save_digits;
+			}
+			PG_END_TRY();
 			append_string(buf, text);
 			pfree(text);
+
+			/*
+			 * An object named by a reg* type is its OID: its name is not
+			 * (a table dropped and created again has the same name and
+			 * another OID); the binary form is the OID.
+			 */
+			if (type_names_objects(params->types[i]))
+			{
+				Oid			sendfunc;
+				bytea	   *bin;
+
+				getTypeBinaryOutputInfo(params->types[i], &sendfunc,
+										&isvarlena);
+				bin = OidSendFunctionCall(sendfunc, params->values[i]);
+				append_field(buf, VARDATA(bin), VARSIZE(bin) - VARHDRSZ);
+				pfree(bin);
+			}
 		}
 	}
 }

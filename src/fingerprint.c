@@ -514,17 +514,21 @@ append_call(StringInfo buf, const char *sql, size_t sqllen,
 			 * from 1 on it is the shortest exact form.
 			 */
 			getTypeOutputInfo(params->types[i], &outfunc, &isvarlena);
-			if (extra_float_digits < 1)
-				extra_float_digits = 1;
-			PG_TRY();
-			{
+			if (save_digits >= 1)
 				text = OidOutputFunctionCall(outfunc, params->values[i]);
-			}
-			PG_FINALLY();
+			else
 			{
-				extra_float_digits = save_digits;
+				extra_float_digits = 1;
+				PG_TRY();
+				{
+					text = OidOutputFunctionCall(outfunc, params->values[i]);
+				}
+				PG_FINALLY();
+				{
+					extra_float_digits = save_digits;
+				}
+				PG_END_TRY();
 			}
-			PG_END_TRY();
 			append_string(buf, text);
 			pfree(text);
 

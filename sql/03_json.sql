@@ -141,6 +141,20 @@ SET quote_all_identifiers = on;
 SELECT cache_aside_query('quoteall', 'SELECT quote_ident(''abc'') AS q, format(''%I'', ''abc'') AS f', 60);
 RESET quote_all_identifiers;
 SELECT cache_aside_query('quoteall', 'SELECT quote_ident(''abc'') AS q, format(''%I'', ''abc'') AS f', 60);
+-- gin_fuzzy_search_limit bounds the rows a GIN index scan returns (about
+-- the limit, at random): a count under the limit is not the full count
+CREATE TABLE fp_gin (a int[]);
+INSERT INTO fp_gin SELECT ARRAY[1, g] FROM generate_series(1, 20000) g;
+CREATE INDEX fp_gin_a ON fp_gin USING gin (a);
+ANALYZE fp_gin;
+SET enable_seqscan = off;
+SELECT cache_aside_query('ginfuzzy', 'SELECT count(*) AS c FROM fp_gin WHERE a @> ARRAY[1]', 60);
+SET gin_fuzzy_search_limit = 100;
+SELECT (cache_aside_query('ginfuzzy', 'SELECT count(*) AS c FROM fp_gin WHERE a @> ARRAY[1]', 60) -> 0 ->> 'c')::int < 20000 AS limited;
+RESET gin_fuzzy_search_limit;
+SELECT cache_aside_query('ginfuzzy', 'SELECT count(*) AS c FROM fp_gin WHERE a @> ARRAY[1]', 60);
+RESET enable_seqscan;
+DROP TABLE fp_gin;
 CREATE SCHEMA fp_a;
 CREATE SCHEMA fp_b;
 SET search_path = fp_a, public;

@@ -49,6 +49,7 @@
  */
 #include "postgres.h"
 
+#include "access/gin.h"
 #include "access/transam.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
@@ -128,6 +129,7 @@ typedef struct FingerprintSession
 	char	   *strings[FP_NSTRINGS];	/* copies, "" for none */
 	char	   *search_path;	/* copy, when temp_namespace is valid */
 	bool		quote_all;		/* quote_all_identifiers */
+	int			gin_fuzzy;		/* gin_fuzzy_search_limit */
 	char	   *tz_abbrevs;		/* copy of timezone_abbreviations */
 	StringInfoData head;		/* version, cluster, database, role */
 	StringInfoData tail;		/* search path, settings, strings */
@@ -245,6 +247,7 @@ session_parts_current(void)
 		  strcmp(fs->search_path, namespace_search_path ? namespace_search_path : "") == 0)) &&
 		memcmp(&fs->settings, &settings, sizeof(settings)) == 0 &&
 		fs->quote_all == quote_all_identifiers &&
+		fs->gin_fuzzy == GinFuzzySearchLimit &&
 		strcmp(fs->tz_abbrevs, tz_abbrevs) == 0)
 	{
 		int			i;
@@ -305,9 +308,13 @@ session_parts_current(void)
 	 * Settings that change how the SQL's literals are read or how values
 	 * are rendered, hashed only when not at their defaults, so that the
 	 * fingerprints of other sessions stay what they were: the time zone
-	 * abbreviations ('EST' is UTC+10 under 'Australia'), and quoting every
-	 * identifier (quote_ident, format('%I')).  Labelled and length-prefixed,
-	 * these bytes cannot be taken for those of another field.
+	 * abbreviations ('EST' is UTC+10 under 'Australia'), quoting every
+	 * identifier (quote_ident, format('%I')), and the bound on the rows a
+	 * GIN index scan returns (gin_fuzzy_search_limit: fewer rows).  Each is
+	 * labelled and its value length-prefixed; what follows the tail is the
+	 * call part, which begins with the SQL text, and a label is never a
+	 * query that could have been stored: these bytes cannot be taken for
+	 * those of another field.
 	 */
 	if (strcmp(tz_abbrevs, "Default") != 0)
 	{
@@ -316,8 +323,16 @@ session_parts_current(void)
 	}
 	if (quote_all_identifiers)
 		append_string(&fs->tail, "quote_all_identifiers");
+	if (GinFuzzySearchLimit != 0)
+	{
+		int32		limit = GinFuzzySearchLimit;
+
+		append_string(&fs->tail, "gin_fuzzy_search_limit");
+		append_bytes(&fs->tail, &limit, sizeof(limit));
+	}
 	fs->tz_abbrevs = pstrdup(tz_abbrevs);
 	fs->quote_all = quote_all_identifiers;
+	fs->gin_fuzzy = GinFuzzySearchLimit;
 	if (OidIsValid(temp_namespace))
 	{
 		/*

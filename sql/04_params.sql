@@ -65,4 +65,31 @@ DROP TABLE p_target;
 CREATE TABLE p_target (x int);
 SELECT cache_aside_query('p:regclass', 'SELECT count(*) AS c FROM p_named WHERE tbl = $1', 60, 'p_target'::regclass);
 SELECT cache_aside_query('p:regclass[]', 'SELECT count(*) AS c FROM p_named WHERE tbl = ANY ($1)', 60, ARRAY['p_target'::regclass]);
+-- also inside a composite (and an array of one); a composite with a column
+-- that has no binary form (aclitem) counts by its text, without an error
+CREATE TYPE p_rc AS (t regclass);
+CREATE TYPE p_rca AS (t regclass, a aclitem);
+UPDATE p_named SET tbl = 'p_target';
+SELECT cache_aside_query('p:regclass()', 'SELECT count(*) AS c FROM p_named WHERE tbl = ($1).t', 60, ROW('p_target')::p_rc);
+SELECT cache_aside_query('p:regclass()[]', 'SELECT count(*) AS c FROM p_named WHERE tbl = ($1[1]).t', 60, ARRAY[ROW('p_target')::p_rc]);
+SELECT cache_aside_query('p:regclass(acl)', 'SELECT count(*) AS c FROM p_named WHERE tbl = ($1).t', 60, ROW('p_target', 'postgres=r/postgres')::p_rca);
+DROP TABLE p_target;
+CREATE TABLE p_target (x int);
+SELECT cache_aside_query('p:regclass()', 'SELECT count(*) AS c FROM p_named WHERE tbl = ($1).t', 60, ROW('p_target')::p_rc);
+SELECT cache_aside_query('p:regclass()[]', 'SELECT count(*) AS c FROM p_named WHERE tbl = ($1[1]).t', 60, ARRAY[ROW('p_target')::p_rc]);
 DROP TABLE p_named, p_target;
+DROP TYPE p_rc, p_rca;
+-- a timestamptz under a DateStyle other than ISO prints its zone's
+-- abbreviation: the two instants of the hour Moscow repeated on 26 October
+-- 2014 (MSK both times) print the same
+SET timezone = 'Europe/Moscow';
+SET datestyle = 'Postgres, MDY';
+SELECT '2014-10-25 21:30:00+00'::timestamptz AS a, '2014-10-25 22:30:00+00'::timestamptz AS b;
+SELECT cache_aside_query('p:msk', 'SELECT extract(epoch FROM $1) AS e', 60, '2014-10-25 21:30:00+00'::timestamptz);
+SELECT cache_aside_query('p:msk', 'SELECT extract(epoch FROM $1) AS e', 60, '2014-10-25 22:30:00+00'::timestamptz);
+SET datestyle = 'SQL, DMY';
+SELECT cache_aside_query('p:msk[]', 'SELECT extract(epoch FROM $1[1]) AS e', 60, ARRAY['2014-10-25 21:30:00+00'::timestamptz]);
+SELECT cache_aside_query('p:msk[]', 'SELECT extract(epoch FROM $1[1]) AS e', 60, ARRAY['2014-10-25 22:30:00+00'::timestamptz]);
+SHOW datestyle;
+RESET datestyle;
+RESET timezone;

@@ -66,11 +66,14 @@
 #include "utils/builtins.h"
 #include "utils/bytea.h"
 #include "utils/float.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/guc_tables.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/pg_locale.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
 #include "utils/xml.h"
 
 #include "fingerprint.h"
@@ -515,7 +518,81 @@ type_names_objects(Oid type)
 	if (base != type)
 		return type_names_objects(base);
 	elem = get_element_type(base);
-	return OidIsValid(elem) && type_names_objects(elem);
+	if (OidIsValid(elem))
+		return type_names_objects(elem);
+	switch (get_typtype(base))
+	{
+		case TYPTYPE_COMPOSITE:
+			{
+				/* a column of such a type prints its name too */
+				TupleDesc	tupdesc = lookup_rowtype_tupdesc(base, -1);
+				bool		found = false;
+
+				for (int i = 0; i < tupdesc->natts && !found; i++)
+				{
+					Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+
+					if (!att->attisdropped && type_names_objects(att->atttypid))
+						found = true;
+				}
+				ReleaseTupleDesc(tupdesc);
+				return found;
+			}
+		case TYPTYPE_RANGE:
+			return type_names_objects(get_range_subtype(base));
+		case TYPTYPE_MULTIRANGE:
+			return type_names_objects(get_multirange_range(base));
+		default:
+			return false;
+	}
+}
+
+/*
+ * Can a value of type be sent in binary (record_send and array_send need
+ * every column's and element's send function)?  A composite, or an array,
+ * range or domain of one, with a column of a type that has none cannot.
+ */
+static bool
+type_sendable(Oid type)
+{
+	HeapTuple	tup;
+	Form_pg_type typ;
+	bool		ok;
+	Oid			next = InvalidOid;
+	bool		composite;
+
+	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(type));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	typ = (Form_pg_type) GETSTRUCT(tup);
+	ok = OidIsValid(typ->typsend);
+	composite = typ->typtype == TYPTYPE_COMPOSITE;
+	if (typ->typtype == TYPTYPE_DOMAIN)
+		next = typ->typbasetype;
+	else if (OidIsValid(typ->typelem) && IsTrueArrayType(typ))
+		next = typ->typelem;
+	else if (typ->typtype == TYPTYPE_RANGE)
+		next = get_range_subtype(type);
+	else if (typ->typtype == TYPTYPE_MULTIRANGE)
+		next = get_multirange_range(type);
+	ReleaseSysCache(tup);
+
+	if (OidIsValid(next))
+		return type_sendable(next);
+	if (composite)
+	{
+		TupleDesc	tupdesc = lookup_rowtype_tupdesc(type, -1);
+
+		for (int i = 0; i < tupdesc->natts && ok; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+
+			if (!att->attisdropped && !type_sendable(att->atttypid))
+				ok = false;
+		}
+		ReleaseTupleDesc(tupdesc);
+	}
+	return ok;
 }
 
 /* Append the call part: the SQL text and each parameter */
@@ -555,6 +632,7 @@ append_call(StringInfo buf, const char *sql, size_t sqllen,
 			bool		isvarlena;
 			char	   *volatile text = NULL;
 			int			save_digits = extra_float_digits;
+			int			save_style = DateStyle;
 
 			/*
 			 * The text form must tell values apart: with extra_float_digits
@@ -563,11 +641,19 @@ append_call(StringInfo buf, const char *sql, size_t sqllen,
 			 * from 1 on it is the shortest exact form.
 			 */
 			getTypeOutputInfo(params->types[i], &outfunc, &isvarlena);
-			if (save_digits >= 1)
+			if (save_digits >= 1 && save_style == USE_ISO_DATES)
 				text = OidOutputFunctionCall(outfunc, params->values[i]);
 			else
 			{
-				extra_float_digits = 1;
+				/*
+				 * DateStyle too: but for ISO, a timestamptz prints its zone's
+				 * abbreviation, not its offset, and the two instants of an
+				 * hour repeated under one abbreviation (Europe/Moscow, 26
+				 * October 2014, MSK both times) print the same.  Sessions at
+				 * the default (ISO) are unchanged.
+				 */
+				extra_float_digits = Max(save_digits, 1);
+				DateStyle = USE_ISO_DATES;
 				PG_TRY();
 				{
 					text = OidOutputFunctionCall(outfunc, params->values[i]);
@@ -575,6 +661,7 @@ append_call(StringInfo buf, const char *sql, size_t sqllen,
 				PG_FINALLY();
 				{
 					extra_float_digits = save_digits;
+					DateStyle = save_style;
 				}
 				PG_END_TRY();
 			}
@@ -586,7 +673,8 @@ append_call(StringInfo buf, const char *sql, size_t sqllen,
 			 * (a table dropped and created again has the same name and
 			 * another OID); the binary form is the OID.
 			 */
-			if (type_names_objects(params->types[i]))
+			if (type_names_objects(params->types[i]) &&
+				type_sendable(params->types[i]))
 			{
 				Oid			sendfunc;
 				bytea	   *bin;

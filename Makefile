@@ -38,6 +38,7 @@ OBJS = \
 	src/prepared.o \
 	src/lockscan.o \
 	src/writeset.o \
+	src/ddl.o \
 	src/commits.o \
 	src/invalidations.o \
 	src/patterns.o \

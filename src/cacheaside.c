@@ -71,6 +71,7 @@
 #include "cache_admin.h"
 #include "commits.h"
 #include "config.h"
+#include "ddl.h"
 #include "fill.h"
 #include "fingerprint.h"
 #include "flight.h"
@@ -215,7 +216,10 @@ cacheaside_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		prev_object_access_hook(access, classId, objectId, subId, arg);
 	if (access == OAT_POST_CREATE || access == OAT_DROP ||
 		access == OAT_POST_ALTER)
+	{
 		fingerprint_objects_changed();
+		ddl_note(access, classId, objectId, subId, arg);
+	}
 	fill_object_access(access, objectId, arg);
 }
 
@@ -278,6 +282,7 @@ cacheaside_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_COMMIT:
 			commits_commit();
+			ddl_reset();
 			invalidations_commit();
 			cache_admin_commit();
 			fill_reset();
@@ -285,6 +290,7 @@ cacheaside_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_PREPARE:
 			commits_prepare();
+			ddl_reset();
 			invalidations_forget();
 			cache_admin_forget();
 			fill_reset();
@@ -292,6 +298,7 @@ cacheaside_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_ABORT:
 			commits_abort();
+			ddl_reset();
 			invalidations_forget();
 			cache_admin_forget();
 			fill_reset();

@@ -21,7 +21,8 @@
  *
  * A transaction that wrote more relations than can be told apart, or a
  * prepared one that wrote more than a registry entry holds, counts as a
- * write to its whole database.
+ * write to its whole database; so does one that created, altered or
+ * dropped a permanent object (ddl.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -35,6 +36,7 @@
 #include "utils/memutils.h"
 
 #include "commits.h"
+#include "ddl.h"
 #include "ledger.h"
 #include "oidarray.h"
 #include "prepared.h"
@@ -71,7 +73,7 @@ written_slots(uint32 **slots_out)
 		return 0;				/* wrote nothing */
 
 	oldcxt = MemoryContextSwitchTo(TopTransactionContext);
-	if (writeset_relations(&rels))
+	if (!ddl_changed(true) && writeset_relations(&rels))
 	{
 		if (rels.n == 0)
 		{
@@ -85,7 +87,10 @@ written_slots(uint32 **slots_out)
 	}
 	else
 	{
-		/* too many to tell apart: the whole database */
+		/*
+		 * too many to tell apart, or a change of what names in queries
+		 * resolve to (ddl.c): the whole database
+		 */
 		slots = palloc(sizeof(uint32));
 		slots[0] = ledger_slot_of(MyDatabaseId, InvalidOid);
 		n = 1;

@@ -53,6 +53,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
+#include "ddl.h"
 #include "lockscan.h"
 #include "writeset.h"
 
@@ -261,13 +262,16 @@ writeset_locked_by_me(Oid relid, LOCKMODE weakest)
 }
 
 /*
- * Has this transaction written, or locked for writing, one of relids?
+ * Has this transaction written, or locked for writing, one of relids, or
+ * changed what names in queries resolve to (ddl.c)?
  */
 bool
 writeset_written_by_me(const Oid *relids, int nrelids)
 {
 	if (!TransactionIdIsValid(GetTopTransactionIdIfAny()))
 		return false;
+	if (ddl_changed(false))
+		return true;
 	for (int i = 0; i < nrelids; i++)
 		if (writeset_locked_by_me(relids[i], RowExclusiveLock))
 			return true;

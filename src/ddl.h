@@ -1,0 +1,19 @@
+/*-------------------------------------------------------------------------
+ *
+ * ddl.h
+ *	  Catalog changes of this transaction that can change what a cached
+ *	  query means.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CACHEASIDE_DDL_H
+#define CACHEASIDE_DDL_H
+
+#include "catalog/objectaccess.h"
+
+extern void ddl_note(ObjectAccessType access, Oid classId, Oid objectId,
+					 int subId, void *arg);
+extern bool ddl_changed(bool at_commit);
+extern void ddl_reset(void);
+
+#endif							/* CACHEASIDE_DDL_H */

@@ -49,9 +49,9 @@ SELECT probe('ddl-item', 'SELECT v FROM item');
 COMMIT;
 SELECT probe('ddl-item', 'SELECT v FROM item');
 
--- a permanent table made and dropped again by one transaction, with what
--- comes with it (a sequence, a row type, constraints, an index, a column
--- added): nothing
+-- a permanent table made and dropped again by one transaction counts too
+-- (CREATE OR REPLACE looks like a creation to the hook, and a savepoint
+-- may bring a dropped object back)
 BEGIN;
 CREATE TABLE ddl_scratch (id serial PRIMARY KEY, v text DEFAULT 'x' CHECK (v <> ''));
 CREATE INDEX ON ddl_scratch (v);
@@ -59,6 +59,7 @@ ALTER TABLE ddl_scratch ADD COLUMN w int;
 INSERT INTO ddl_scratch (v) VALUES ('y');
 DROP TABLE ddl_scratch;
 COMMIT;
+SELECT probe('ddl-item', 'SELECT v FROM item');
 SELECT probe('ddl-item', 'SELECT v FROM item');
 -- kept: a miss after COMMIT, and no entry in the transaction after it
 BEGIN;
@@ -69,6 +70,39 @@ SELECT probe('ddl-item', 'SELECT v FROM item');
 -- an existing permanent table dropped
 DROP TABLE ddl_scratch;
 SELECT probe('ddl-item', 'SELECT v FROM item');
+-- made, then dropped in a savepoint rolled back: it is there at COMMIT
+BEGIN;
+CREATE TABLE ddl_a.item (v text);
+INSERT INTO ddl_a.item VALUES ('a4');
+SAVEPOINT s;
+DROP TABLE ddl_a.item;
+ROLLBACK TO SAVEPOINT s;
+COMMIT;
+SELECT probe('ddl-item', 'SELECT v FROM item');
+DROP TABLE ddl_a.item;
+SELECT probe('ddl-item', 'SELECT v FROM item');
+-- the same in a PL/pgSQL block's exception handler
+CREATE FUNCTION ddl_ov(numeric) RETURNS text LANGUAGE sql AS $$ SELECT 'numeric' $$;
+SELECT probe('ddl-ov', 'SELECT ddl_ov(1) AS v');
+DO $$
+BEGIN
+	CREATE FUNCTION ddl_ov(int) RETURNS text LANGUAGE sql AS $f$ SELECT 'int' $f$;
+	BEGIN
+		DROP FUNCTION ddl_ov(int);
+		RAISE EXCEPTION 'undo the drop';
+	EXCEPTION WHEN raise_exception THEN NULL;
+	END;
+END
+$$;
+SELECT probe('ddl-ov', 'SELECT ddl_ov(1) AS v');
+-- an existing function replaced, then dropped, by one transaction
+CREATE FUNCTION ddl_legacy(int) RETURNS int LANGUAGE sql AS 'SELECT 1';
+SELECT probe('ddl-legacy', $q$SELECT to_regprocedure('ddl_legacy(int)') IS NOT NULL AS present$q$);
+BEGIN;
+CREATE OR REPLACE FUNCTION ddl_legacy(int) RETURNS int LANGUAGE sql AS 'SELECT 1';
+DROP FUNCTION ddl_legacy(int);
+COMMIT;
+SELECT probe('ddl-legacy', $q$SELECT to_regprocedure('ddl_legacy(int)') IS NOT NULL AS present$q$);
 
 -- a function replaced
 CREATE FUNCTION ddl_f() RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT 1';
@@ -130,6 +164,55 @@ CREATE FUNCTION pg_temp.ddl_tf() RETURNS int LANGUAGE sql AS 'SELECT 1';
 -- a session without a temporary schema: still a hit
 SET search_path = ddl_a, ddl_b, public;
 SELECT probe('ddl-item', 'SELECT v FROM item');
+
+-- a role renamed: names of roles appear in results, in every database;
+-- other changes of a role do not count
+CREATE ROLE regress_ddl_alice;
+GRANT EXECUTE ON FUNCTION cache_aside_query(text, text, integer) TO regress_ddl_alice;
+SET ROLE regress_ddl_alice;
+SELECT cache_aside_query('ddl-who', 'SELECT current_user AS u');
+RESET ROLE;
+SELECT probe('ddl-item', 'SELECT v FROM item');
+ALTER ROLE regress_ddl_alice CONNECTION LIMIT 5;
+SELECT probe('ddl-item', 'SELECT v FROM item');
+ALTER ROLE regress_ddl_alice RENAME TO regress_ddl_alicia;
+SET ROLE regress_ddl_alicia;
+SELECT cache_aside_query('ddl-who', 'SELECT current_user AS u');
+RESET ROLE;
+SELECT probe('ddl-item', 'SELECT v FROM item');
+-- renamed and back again in one transaction: nothing
+BEGIN;
+ALTER ROLE regress_ddl_alicia RENAME TO regress_ddl_alice;
+ALTER ROLE regress_ddl_alice RENAME TO regress_ddl_alicia;
+COMMIT;
+SELECT probe('ddl-item', 'SELECT v FROM item');
+REVOKE EXECUTE ON FUNCTION cache_aside_query(text, text, integer) FROM regress_ddl_alicia;
+DROP ROLE regress_ddl_alicia;
+
+-- a role renamed in a prepared transaction: every database's entries are
+-- misses until it ends (the registry of prepared transactions holds 64
+-- slots: with more databases, PREPARE is refused)
+CREATE ROLE regress_ddl_bob;
+BEGIN;
+ALTER ROLE regress_ddl_bob RENAME TO regress_ddl_robert;
+PREPARE TRANSACTION 'regress_ddl_role';
+SELECT probe('ddl-item', 'SELECT v FROM item');
+COMMIT PREPARED 'regress_ddl_role';
+SELECT probe('ddl-item', 'SELECT v FROM item');
+SELECT probe('ddl-item', 'SELECT v FROM item');
+\set ECHO none
+SELECT format('CREATE DATABASE regress_ddl_db%s TEMPLATE template0', i)
+FROM generate_series(1, 64) i \gexec
+\set ECHO all
+BEGIN;
+ALTER ROLE regress_ddl_robert RENAME TO regress_ddl_bob;
+PREPARE TRANSACTION 'regress_ddl_role';
+SELECT rolname FROM pg_roles WHERE rolname LIKE 'regress_ddl_%' ORDER BY 1;
+\set ECHO none
+SELECT format('DROP DATABASE regress_ddl_db%s', i)
+FROM generate_series(1, 64) i \gexec
+\set ECHO all
+DROP ROLE regress_ddl_robert;
 
 -- a schema made (a later "$user" schema would come first)
 CREATE SCHEMA ddl_c;

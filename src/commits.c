@@ -28,9 +28,13 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "access/transam.h"
 #include "access/twophase.h"
 #include "access/xact.h"
+#include "catalog/pg_database.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "utils/memutils.h"
@@ -57,6 +61,33 @@ typedef struct CommitState
 static CommitState state;
 
 /*
+ * The whole-database slot of every database (in the current memory
+ * context): a role renamed or dropped (ddl.c).
+ */
+static int
+every_database_slots(uint32 **slots_out)
+{
+	Relation	rel = table_open(DatabaseRelationId, AccessShareLock);
+	SysScanDesc scan = systable_beginscan(rel, InvalidOid, false, NULL, 0,
+										  NULL);
+	OidArray	dbs = OID_ARRAY_EMPTY;
+	HeapTuple	tuple;
+	uint32	   *slots;
+
+	oid_array_add(&dbs, MyDatabaseId);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+		oid_array_add(&dbs, ((Form_pg_database) GETSTRUCT(tuple))->oid);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	slots = palloc(sizeof(uint32) * dbs.n);
+	for (int i = 0; i < dbs.n; i++)
+		slots[i] = ledger_slot_of(dbs.oids[i], InvalidOid);
+	*slots_out = slots;
+	return dbs.n;
+}
+
+/*
  * The ledger slots of what this transaction wrote, sorted and distinct,
  * in TopTransactionContext; returns their number (0: wrote nothing).
  */
@@ -73,6 +104,13 @@ written_slots(uint32 **slots_out)
 		return 0;				/* wrote nothing */
 
 	oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+	if (ddl_roles_changed())
+	{
+		n = every_database_slots(&slots);
+		MemoryContextSwitchTo(oldcxt);
+		*slots_out = slots;
+		return ledger_distinct_slots(slots, n);
+	}
 	if (!ddl_changed(true) && writeset_relations(&rels))
 	{
 		if (rels.n == 0)
@@ -184,6 +222,12 @@ commits_pre_prepare(void)
 	nslots = written_slots(&slots);
 	if (nslots == 0)
 		return;
+	if (nslots > PREPARED_MAX_SLOTS && ddl_roles_changed())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cacheaside cannot prepare a transaction that renames or drops a role in a cluster of more than %d databases",
+						PREPARED_MAX_SLOTS),
+				 errhint("Commit it without PREPARE TRANSACTION.")));
 	if (nslots > PREPARED_MAX_SLOTS)
 	{
 		slots[0] = ledger_slot_of(MyDatabaseId, InvalidOid);

@@ -17,35 +17,41 @@
  * miss.  And the transaction itself is served no entry and stores none
  * after such a change (writeset_written_by_me), as after a write.
  *
+ * A role renamed or dropped counts for every database: role names appear
+ * in results (current_user, regrole), and roles are the cluster's.
+ *
  * Left out, because they cannot change what a query of another session
  * means, or because they lock a relation an entry read, which is recorded
  * already:
  *	- objects in temporary schemas (a session with a temporary schema has
  *	  entries of its own, fingerprint.c);
  *	- indexes and TOAST tables;
- *	- what PostgreSQL marks internal: the transient tables of CLUSTER,
- *	  VACUUM FULL, REFRESH MATERIALIZED VIEW and table rewrites, the parts
- *	  a statement makes for the object it creates (a table's row type,
- *	  a serial column's sequence), the temporary schema of a session,
- *	  drops at the end of a session;
+ *	- creations and changes PostgreSQL marks internal (the parts a
+ *	  statement makes for the object it creates, such as a serial column's
+ *	  sequence; the transient tables of CLUSTER, VACUUM FULL, REFRESH
+ *	  MATERIALIZED VIEW and table rewrites), and the internal drops of
+ *	  those transient tables with their row types.  Other internal drops,
+ *	  those of temporary objects (the end of a session, DISCARD, ON COMMIT
+ *	  DROP), count where their cascade reaches a permanent object;
  *	- column defaults, tables' constraints, triggers, extended statistics,
- *	  event triggers, publications and subscriptions, default privileges
- *	  (no read depends on them; a domain's constraints count: a cast to
- *	  the domain may fail);
- *	  roles, databases, tablespaces, large objects, foreign servers and
- *	  user mappings (entries are per role, privileges are checked on every
- *	  hit, and results read from foreign tables or large objects are not
- *	  cached).
+ *	  event triggers, publications and subscriptions, default privileges,
+ *	  policies (no read depends on them, or they lock the table; a domain's
+ *	  constraints count: a cast to the domain may fail); databases,
+ *	  tablespaces, large objects, foreign servers and user mappings
+ *	  (results read from foreign tables or large objects are not cached);
+ *	  roles created, or altered but not renamed (entries are per role, and
+ *	  privileges are checked on every hit).
  *
  * The object access hook tells which object changed, but an object the
  * current command creates or alters may not be visible yet.  So its
  * address is kept (in TopTransactionContext), and looked up later: at
  * pre-commit, when everything the transaction did is visible, or before a
  * hit or a store of this transaction, when an object still invisible
- * counts as a change.  One that is gone at pre-commit was created and
- * dropped by the transaction, or in a subtransaction that rolled back.  A
- * drop of an object the transaction created forgets it; any other drop is
- * looked up at once, before the object goes.  A change made in a
+ * counts as a change.  One that is gone at pre-commit was created in a
+ * subtransaction that rolled back.  A drop is looked up at once, before
+ * the object goes, and counts also when the transaction created the
+ * object: CREATE OR REPLACE looks like a creation to the hook, and a drop
+ * rolled back to a savepoint brings the object back.  A change made in a
  * subtransaction that rolled back still counts when its object exists (an
  * ALTER undone): extra misses, never a stale hit.
  *
@@ -93,22 +99,37 @@ typedef struct PendingObject
 {
 	Oid			classId;
 	Oid			objectId;
-	bool		created;		/* the object itself was created (not one of
-								 * its columns, not altered) */
+	bool		created;		/* the object itself was created (subId 0), or
+								 * replaced: its creation hook tells no
+								 * difference */
+	bool		internal;		/* only an internal creation was noted: kept
+								 * to recognise its internal drop, never
+								 * counts */
 } PendingObject;
 
+/* A role altered, and its name before */
+typedef struct RoleName
+{
+	Oid			roleid;
+	NameData	name;
+} RoleName;
+
 /*
- * At this many pending objects, those that do not count are forgotten (a
- * drop scans them); when half of them remain, the transaction counts.
+ * At this many pending objects, those that do not count are forgotten;
+ * when half of them remain, the transaction counts.
  */
 #define DDL_MAX_PENDING 1024
 
 typedef struct DdlState
 {
 	bool		changed;		/* a change that counts was seen */
+	bool		all_databases;	/* a role renamed or dropped */
 	PendingObject *pending;		/* in TopTransactionContext */
 	int			npending;
 	int			maxpending;
+	RoleName   *roles;			/* in TopTransactionContext */
+	int			nroles;
+	int			maxroles;
 } DdlState;
 
 static DdlState state;
@@ -137,7 +158,6 @@ class_ignored(Oid classId)
 		case PublicationNamespaceRelationId:
 		case SubscriptionRelationId:
 		case DefaultAclRelationId:
-		case AuthIdRelationId:
 		case AuthMemRelationId:
 		case DatabaseRelationId:
 		case TableSpaceRelationId:
@@ -240,7 +260,8 @@ object_verdict(Oid classId, Oid objectId)
 
 /*
  * Too many pending objects: forget those that do not count (temporary
- * ones, indexes); if that is not enough, the transaction counts.
+ * ones, indexes, internal creations whose object is gone); if that is not
+ * enough, the transaction counts.
  */
 static void
 compact_pending(void)
@@ -248,38 +269,83 @@ compact_pending(void)
 	int			kept = 0;
 
 	for (int i = 0; i < state.npending; i++)
-		if (object_verdict(state.pending[i].classId,
-						   state.pending[i].objectId) != OBJECT_IGNORED)
-			state.pending[kept++] = state.pending[i];
+	{
+		ObjectVerdict verdict = object_verdict(state.pending[i].classId,
+											   state.pending[i].objectId);
+
+		if (verdict == OBJECT_IGNORED ||
+			(verdict == OBJECT_MISSING && state.pending[i].internal))
+			continue;
+		state.pending[kept++] = state.pending[i];
+	}
 	state.npending = kept;
 	if (state.npending >= DDL_MAX_PENDING / 2)
 		state.changed = true;
 }
 
 /*
- * A drop of an object this transaction created: forget it, and what was
- * noted of it since (it was created and is gone, as if it never was).
- * Returns false when it was not created by this transaction.
+ * Did this transaction create the object (or replace it)?
  */
 static bool
-forget_created(Oid classId, Oid objectId)
+created_here(Oid classId, Oid objectId)
 {
-	bool		created = false;
-	int			kept = 0;
-
 	for (int i = 0; i < state.npending; i++)
 		if (state.pending[i].classId == classId &&
 			state.pending[i].objectId == objectId &&
 			state.pending[i].created)
-			created = true;
-	if (!created)
-		return false;
-	for (int i = 0; i < state.npending; i++)
-		if (state.pending[i].classId != classId ||
-			state.pending[i].objectId != objectId)
-			state.pending[kept++] = state.pending[i];
-	state.npending = kept;
-	return true;
+			return true;
+	return false;
+}
+
+static void *
+grow(void *array, int *max, Size size)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+
+	*max = Max(16, *max * 2);
+	array = array == NULL ? palloc(size * *max) : repalloc(array, size * *max);
+	MemoryContextSwitchTo(oldcxt);
+	return array;
+}
+
+/*
+ * A role was altered or dropped.  Role names appear in results
+ * (current_user, regrole, pg_get_userbyid), in every database: a rename or
+ * a drop counts for all of them.  Whether an ALTER renamed it is told at
+ * pre-commit, from its name before (what the catalogs show before the
+ * command's end).  Creations do not count: no result can name a role that
+ * did not exist.
+ */
+static void
+note_role(ObjectAccessType access, Oid roleid, void *arg)
+{
+	HeapTuple	tuple;
+
+	if (state.all_databases)
+		return;
+	if (access == OAT_DROP)
+	{
+		if (!(((ObjectAccessDrop *) arg)->dropflags & PERFORM_DELETION_INTERNAL))
+			state.all_databases = true;
+		return;
+	}
+	if (access != OAT_POST_ALTER || ((ObjectAccessPostAlter *) arg)->is_internal)
+		return;
+	for (int i = 0; i < state.nroles; i++)
+		if (state.roles[i].roleid == roleid)
+			return;				/* its name before this transaction is kept */
+	tuple = SearchSysCache1(AUTHOID, ObjectIdGetDatum(roleid));
+	if (!HeapTupleIsValid(tuple))
+	{
+		state.all_databases = true;
+		return;
+	}
+	if (state.nroles == state.maxroles)
+		state.roles = grow(state.roles, &state.maxroles, sizeof(RoleName));
+	state.roles[state.nroles].roleid = roleid;
+	state.roles[state.nroles].name = ((Form_pg_authid) GETSTRUCT(tuple))->rolname;
+	state.nroles++;
+	ReleaseSysCache(tuple);
 }
 
 /*
@@ -290,32 +356,55 @@ void
 ddl_note(ObjectAccessType access, Oid classId, Oid objectId, int subId,
 		 void *arg)
 {
-	MemoryContext oldcxt;
 	bool		created = false;
+	bool		internal = false;
 
+	if (classId == AuthIdRelationId)
+	{
+		note_role(access, objectId, arg);
+		return;
+	}
 	if (state.changed || class_ignored(classId))
 		return;
 	switch (access)
 	{
 		case OAT_POST_CREATE:
-			if (((ObjectAccessPostCreate *) arg)->is_internal)
-				return;
+			internal = ((ObjectAccessPostCreate *) arg)->is_internal;
 			created = subId == 0;
+			if (internal && !created)
+				return;
 			break;
 		case OAT_POST_ALTER:
 			if (((ObjectAccessPostAlter *) arg)->is_internal)
 				return;
 			break;
 		case OAT_DROP:
-			if (((ObjectAccessDrop *) arg)->dropflags &
-				PERFORM_DELETION_INTERNAL)
+			{
+				int			flags = ((ObjectAccessDrop *) arg)->dropflags;
+
+				/*
+				 * An internal drop, not a quiet one, of what the transaction
+				 * created: the transient table of CLUSTER, VACUUM FULL,
+				 * REFRESH MATERIALIZED VIEW or a rewrite, and its row types.
+				 * The quiet internal drops are those of temporary objects
+				 * (at the end of a session, DISCARD, ON COMMIT DROP), whose
+				 * cascade may reach permanent objects: looked up, as any
+				 * other drop.  (ON COMMIT DROP comes after pre-commit, but
+				 * the permanent objects its cascade reaches were made or
+				 * altered to depend on a table of this transaction: that
+				 * counted already.)  A drop counts even of what the transaction
+				 * created: CREATE OR REPLACE looks like a creation, and a
+				 * drop rolled back to a savepoint brings the object back.
+				 */
+				if ((flags & PERFORM_DELETION_INTERNAL) &&
+					!(flags & PERFORM_DELETION_QUIETLY) && subId == 0 &&
+					created_here(classId, objectId))
+					return;
+				/* the object is still there: look it up now */
+				if (object_verdict(classId, objectId) != OBJECT_IGNORED)
+					state.changed = true;
 				return;
-			if (subId == 0 && forget_created(classId, objectId))
-				return;
-			/* the object is still there: look it up now */
-			if (object_verdict(classId, objectId) != OBJECT_IGNORED)
-				state.changed = true;
-			return;
+			}
 		default:
 			return;
 	}
@@ -326,6 +415,7 @@ ddl_note(ObjectAccessType access, Oid classId, Oid objectId, int subId,
 		state.pending[state.npending - 1].objectId == objectId)
 	{
 		state.pending[state.npending - 1].created |= created;
+		state.pending[state.npending - 1].internal &= internal;
 		return;
 	}
 	if (state.npending >= DDL_MAX_PENDING)
@@ -334,53 +424,86 @@ ddl_note(ObjectAccessType access, Oid classId, Oid objectId, int subId,
 		if (state.changed)
 			return;
 	}
-	oldcxt = MemoryContextSwitchTo(TopTransactionContext);
 	if (state.npending == state.maxpending)
-	{
-		state.maxpending = Max(16, state.maxpending * 2);
-		state.pending = state.pending == NULL ?
-			palloc(sizeof(PendingObject) * state.maxpending) :
-			repalloc(state.pending, sizeof(PendingObject) * state.maxpending);
-	}
-	MemoryContextSwitchTo(oldcxt);
+		state.pending = grow(state.pending, &state.maxpending,
+							 sizeof(PendingObject));
 	state.pending[state.npending].classId = classId;
 	state.pending[state.npending].objectId = objectId;
 	state.pending[state.npending].created = created;
+	state.pending[state.npending].internal = internal;
 	state.npending++;
 }
 
 /*
- * Has this transaction made a change that counts?  at_commit: everything
- * it did is visible, and an object that is not was created and dropped by
- * it.  Otherwise (a hit or a store in the transaction) an object not
- * visible yet counts too, and nothing is decided: an object the
- * transaction created may still be dropped by it.
+ * Has this transaction made a change that counts in its database?
+ * at_commit: everything it did is visible, and an object that is not was
+ * created in a subtransaction that rolled back (a drop was decided at
+ * once).  Otherwise (a hit or a store in the transaction) an object not
+ * visible yet counts too.  Objects that do not count are forgotten.
  */
 bool
 ddl_changed(bool at_commit)
 {
 	bool		changed = false;
+	int			kept = 0;
 
-	if (state.changed)
+	if (state.changed || state.all_databases)
 		return true;
-	for (int i = 0; i < state.npending && !changed; i++)
+	if (!at_commit && state.nroles > 0)
+		return true;			/* a role altered: renamed, maybe */
+	for (int i = 0; i < state.npending; i++)
 	{
-		switch (object_verdict(state.pending[i].classId,
-							   state.pending[i].objectId))
+		const PendingObject *object = &state.pending[i];
+
+		switch (object_verdict(object->classId, object->objectId))
 		{
 			case OBJECT_COUNTS:
-				changed = true;
+				if (!object->internal)
+					changed = true;
+				state.pending[kept++] = *object;
 				break;
 			case OBJECT_IGNORED:
-				break;
+				break;			/* stays so: forgotten */
 			case OBJECT_MISSING:
-				changed = !at_commit;
+				if (!at_commit && !object->internal)
+					changed = true;
+				state.pending[kept++] = *object;
 				break;
 		}
+		if (changed)
+			break;
 	}
+	if (!changed)
+		state.npending = kept;
 	if (at_commit)
 		state.changed = changed;
 	return changed;
+}
+
+/*
+ * Has this transaction renamed or dropped a role (at pre-commit)?  Then it
+ * counts as a write to every database.
+ */
+bool
+ddl_roles_changed(void)
+{
+	for (int i = 0; i < state.nroles && !state.all_databases; i++)
+	{
+		HeapTuple	tuple = SearchSysCache1(AUTHOID,
+											ObjectIdGetDatum(state.roles[i].roleid));
+
+		if (!HeapTupleIsValid(tuple))
+			state.all_databases = true;
+		else
+		{
+			if (strcmp(NameStr(((Form_pg_authid) GETSTRUCT(tuple))->rolname),
+					   NameStr(state.roles[i].name)) != 0)
+				state.all_databases = true;
+			ReleaseSysCache(tuple);
+		}
+	}
+	state.nroles = 0;
+	return state.all_databases;
 }
 
 /*
@@ -389,8 +512,5 @@ ddl_changed(bool at_commit)
 void
 ddl_reset(void)
 {
-	state.changed = false;
-	state.pending = NULL;
-	state.npending = 0;
-	state.maxpending = 0;
+	memset(&state, 0, sizeof(state));
 }

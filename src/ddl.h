@@ -14,6 +14,7 @@
 extern void ddl_note(ObjectAccessType access, Oid classId, Oid objectId,
 					 int subId, void *arg);
 extern bool ddl_changed(bool at_commit);
+extern bool ddl_roles_changed(void);
 extern void ddl_reset(void);
 
 #endif							/* CACHEASIDE_DDL_H */

@@ -43,3 +43,26 @@ DROP TABLE pg_temp.shadowed;
 SELECT cache_aside_query('shadow2', 'SELECT x FROM shadowed');
 DROP TABLE other_temp;
 DROP TABLE shadowed;
+
+-- a temporary table dropped or renamed, then rolled back, hides the
+-- permanent table again: an entry stored in between is not served after
+CREATE TABLE shadowed3 (x text);
+INSERT INTO shadowed3 VALUES ('permanent');
+CREATE TEMP TABLE shadowed3 (x text);
+INSERT INTO shadowed3 VALUES ('temporary');
+SELECT cache_aside_query('shadow3', 'SELECT x FROM shadowed3');
+BEGIN;
+SAVEPOINT s;
+ALTER TABLE pg_temp.shadowed3 RENAME TO shadowed3_old;
+SELECT cache_aside_query('shadow3', 'SELECT x FROM shadowed3');
+ROLLBACK TO SAVEPOINT s;
+SELECT cache_aside_query('shadow3', 'SELECT x FROM shadowed3');
+COMMIT;
+SELECT cache_aside_query('shadow3', 'SELECT x FROM shadowed3');
+BEGIN;
+DROP TABLE pg_temp.shadowed3;
+SELECT cache_aside_query('shadow3', 'SELECT x FROM shadowed3');
+ROLLBACK;
+SELECT cache_aside_query('shadow3', 'SELECT x FROM shadowed3');
+DROP TABLE pg_temp.shadowed3;
+DROP TABLE shadowed3;

@@ -133,13 +133,20 @@ SELECT probe('ddl-v', 'SELECT * FROM ddl_v');
 CREATE OR REPLACE VIEW ddl_v AS SELECT upper(v) AS v FROM ddl_other;
 SELECT probe('ddl-v', 'SELECT * FROM ddl_v');
 
--- not changes of meaning: an index, a comment, statistics, a table's
--- rewrite or a materialized view's refresh (their transient tables are
--- internal; the relation itself is locked, so its own entries miss), a
--- temporary table of another session, a constraint, a trigger
+-- an index: its name is a relation's name, which regclass resolves
+CREATE INDEX ddl_idx ON ddl_other (v);
+SELECT probe('ddl-idx', $q$SELECT 'ddl_idx'::regclass::text AS v$q$);
+SELECT probe('ddl-idx', $q$SELECT 'ddl_idx'::regclass::text AS v$q$);
+ALTER INDEX ddl_idx RENAME TO ddl_idx2;
+SELECT probe('ddl-idx', $q$SELECT 'ddl_idx'::regclass::text AS v$q$);
+
+-- not changes of meaning: a comment, statistics, a table's rewrite or a
+-- materialized view's refresh (their transient tables are internal; the
+-- relation itself is locked, so its own entries miss), a temporary table
+-- of another session, a constraint, a trigger
 CREATE MATERIALIZED VIEW ddl_mv AS SELECT v FROM ddl_other;
 SELECT probe('ddl-item', 'SELECT v FROM item');
-CREATE INDEX ON ddl_other (v);
+REINDEX INDEX ddl_idx2;
 SELECT probe('ddl-item', 'SELECT v FROM item');
 COMMENT ON TABLE ddl_other IS 'a comment';
 SELECT probe('ddl-item', 'SELECT v FROM item');

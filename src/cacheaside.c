@@ -283,6 +283,7 @@ cacheaside_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 			commits_commit();
 			ddl_reset();
+			fingerprint_committed();
 			invalidations_commit();
 			cache_admin_commit();
 			fill_reset();
@@ -291,6 +292,7 @@ cacheaside_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			commits_prepare();
 			ddl_reset();
+			fingerprint_committed();
 			invalidations_forget();
 			cache_admin_forget();
 			fill_reset();
@@ -299,6 +301,7 @@ cacheaside_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 			commits_abort();
 			ddl_reset();
+			fingerprint_rolled_back(true);
 			invalidations_forget();
 			cache_admin_forget();
 			fill_reset();
@@ -309,6 +312,18 @@ cacheaside_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+
+/*
+ * A subtransaction rolled back: it may bring back a temporary object that
+ * hid another (fingerprint.c).
+ */
+static void
+cacheaside_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+							SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		fingerprint_rolled_back(false);
+}
 
 /* ----------------------------------------------------------------
  * Set-up
@@ -338,6 +353,7 @@ _PG_init(void)
 	prev_post_parse_analyze_hook = post_parse_analyze_hook;
 	post_parse_analyze_hook = cacheaside_post_parse_analyze;
 	RegisterXactCallback(cacheaside_xact_callback, NULL);
+	RegisterSubXactCallback(cacheaside_subxact_callback, NULL);
 	privs_init();
 
 	if (!process_shared_preload_libraries_in_progress)

@@ -25,7 +25,8 @@
  * already:
  *	- objects in temporary schemas (a session with a temporary schema has
  *	  entries of its own, fingerprint.c);
- *	- indexes and TOAST tables;
+ *	- TOAST tables and their indexes (an index counts: its name is a
+ *	  relation's name, which to_regclass() and regclass casts resolve);
  *	- creations and changes PostgreSQL marks internal (the parts a
  *	  statement makes for the object it creates, such as a serial column's
  *	  sequence; the transient tables of CLUSTER, VACUUM FULL, REFRESH
@@ -61,6 +62,7 @@
 
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/catalog.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
@@ -137,7 +139,7 @@ static DdlState state;
 typedef enum ObjectVerdict
 {
 	OBJECT_COUNTS,				/* a permanent object of a kind that counts */
-	OBJECT_IGNORED,				/* temporary, an index, TOAST */
+	OBJECT_IGNORED,				/* temporary, TOAST */
 	OBJECT_MISSING				/* not visible (any more, or yet) */
 } ObjectVerdict;
 
@@ -187,8 +189,8 @@ relation_verdict(Oid relid)
 	nspid = ((Form_pg_class) GETSTRUCT(tuple))->relnamespace;
 	ReleaseSysCache(tuple);
 
-	if (relkind == RELKIND_INDEX || relkind == RELKIND_PARTITIONED_INDEX ||
-		relkind == RELKIND_TOASTVALUE || isAnyTempNamespace(nspid))
+	if (relkind == RELKIND_TOASTVALUE || IsToastNamespace(nspid) ||
+		isAnyTempNamespace(nspid))
 		return OBJECT_IGNORED;
 	return OBJECT_COUNTS;
 }
@@ -260,7 +262,7 @@ object_verdict(Oid classId, Oid objectId)
 
 /*
  * Too many pending objects: forget those that do not count (temporary
- * ones, indexes, internal creations whose object is gone); if that is not
+ * ones, TOAST, internal creations whose object is gone); if that is not
  * enough, the transaction counts.
  */
 static void

@@ -144,6 +144,7 @@ static uint64 fp_last_generation = 0;
 
 /* Objects this session created, dropped or altered (object access hook) */
 static uint64 fp_objects_changed = 0;
+static bool fp_objects_changed_in_xact = false;	/* by this transaction */
 
 /*
  * The buffer of the call part, reused (in TopMemoryContext); given back
@@ -412,6 +413,29 @@ void
 fingerprint_objects_changed(void)
 {
 	fp_objects_changed++;
+	fp_objects_changed_in_xact = true;
+}
+
+/*
+ * A transaction or subtransaction rolled back: if this transaction changed
+ * objects, the rollback may have brought back a temporary object that hid
+ * another (a temporary table dropped or renamed, then rolled back), so the
+ * count moves on again: entries stored in between are not served after.
+ * top: the transaction ended (committed or not).
+ */
+void
+fingerprint_rolled_back(bool top)
+{
+	if (fp_objects_changed_in_xact)
+		fp_objects_changed++;
+	if (top)
+		fp_objects_changed_in_xact = false;
+}
+
+void
+fingerprint_committed(void)
+{
+	fp_objects_changed_in_xact = false;
 }
 
 /*

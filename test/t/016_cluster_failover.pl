@@ -18,8 +18,10 @@
 #  - a graceful failover (CLUSTER FAILOVER on a replica) under the same
 #    loop, twice: back to the restarted master, whose promoted replica the
 #    session is connected to (it answers MOVED once demoted), and the
-#    seed's own pair: every call returns the right rows, without a WARNING;
-#    the calls that failed open are counted, not asserted;
+#    seed's own pair: every call returns the right rows, as a rule without a
+#    WARNING (a node answering CLUSTERDOWN or TRYAGAIN for a moment, or a
+#    write pause longer than command_timeout, may give the one WARNING of an
+#    unavailable node); the calls that failed open are counted, not asserted;
 #  - the seed killed: sessions that know the slot map go on, new ones run
 #    without the cache until it is back;
 #  - cache_invalidate of a pattern over several SCAN pages on each master,
@@ -370,8 +372,27 @@ sub graceful
 	ok(moved_count($master) > $moved,
 		"$what: the demoted master answered MOVED on the session's connection");
 	is($g{wrong}, 0, "$what: every call returned the rows as last committed ($g{calls} calls)");
-	unlike($g{stderr}, qr/WARNING|ERROR/, "$what: without a warning or an error")
+	# As a rule without a WARNING.  On a loaded machine a node can still
+	# answer CLUSTERDOWN (or TRYAGAIN) for a moment while the cluster agrees
+	# on the new master, or the write pause outlasts command_timeout: those
+	# calls fail open under the WARNING of an unavailable node (README).  A
+	# redirection not followed, or anything else, is a failure.
+	unlike($g{stderr}, qr/ERROR/, "$what: without an error") or diag($g{stderr});
+	my @warned = ($g{stderr} =~ /WARNING:  (.*)\nDETAIL:  (.*)/g);
+	my $nwarned = () = $g{stderr} =~ /WARNING:/g;
+	my @other;
+	push @other, 'a WARNING without a DETAIL' if $nwarned != @warned / 2;
+	while (my ($msg, $detail) = splice(@warned, 0, 2))
+	{
+		push @other, "$msg / $detail"
+		  unless $msg =~ /^cacheaside: a Redis Cluster node is unavailable/
+		  && $detail =~ /answered: (CLUSTERDOWN|TRYAGAIN)|timed out after/;
+	}
+	is(join("\n", @other), '',
+		"$what: no WARNING but that of a node refusing for a moment")
 	  or diag($g{stderr});
+	note "$what: $nwarned WARNING(s) of a node refusing for a moment: $g{stderr}"
+	  if $nwarned;
 	note sprintf("%s: caching on the new master after %.2f s, longest call %.3f s, "
 		  . "%d calls failed open of %d",
 		$what, ($g{done_at} // time()) - $g{event_at}, $g{longest},

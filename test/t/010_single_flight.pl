@@ -197,9 +197,12 @@ $filler->quit;
 note 'a filler whose result is not stored';
 
 $offset = -s $node->logfile;
-my $big = start_filler('unstored', undef, "sf.sleep = '2'",
+# the filler runs long enough for a session started after it to find it
+# running on a loaded machine, and the waiter waits as long as it runs
+my $big = start_filler('unstored', undef, "sf.sleep = '10'",
 	'cacheaside.max_value_bytes = 10');
 my $v = $node->background_psql('postgres', on_error_stop => 0);
+$v->query_safe("SET cacheaside.fill_wait = '60s'");
 $v->query_until(qr/waiting/, "\\echo waiting\n" . call_of('unstored') . ";\n");
 ok($node->poll_query_until('postgres', waiting('unstored'), '1'),
 	'a session waits for it');
@@ -315,8 +318,8 @@ $node->safe_psql('postgres', call_of('stale'));
 $node->safe_psql('postgres', "UPDATE sf SET v = 'one'");    # the entry is stale
 $node->safe_psql('postgres', 'SELECT cache_stats_reset()');
 $offset = -s $node->logfile;
-$filler = start_filler('stale', undef, "sf.sleep = '1'");
-is($node->safe_psql('postgres', call_of('stale')), $rows,
+$filler = start_filler('stale', undef, "sf.sleep = '5'");
+is($node->safe_psql('postgres', "SET cacheaside.fill_wait = '60s'; " . call_of('stale')), $rows,
 	'a session that found the entry stale waited for the filler');
 $filler->query_safe('SELECT 1');
 $filler->quit;

@@ -32,8 +32,12 @@ use CacheasideNode;
 use RedisServer;
 
 my $redis = RedisServer->new();
+# timeouts long enough for a loaded machine: cache_invalidate, run by the
+# pgbench clients below, never fails open
 my $node = cacheaside_node('near',
-	$redis->pg_conf . "cacheaside.retry_interval = 100\nmax_connections = 40\n");
+	$redis->pg_conf
+	  . "cacheaside.retry_interval = 100\nmax_connections = 40\n"
+	  . "cacheaside.command_timeout = '10s'\ncacheaside.connect_timeout = '10s'\n");
 my $rows = create_two_rows($node);
 
 # test_near_sync(): wait until the tracker has applied every change Redis

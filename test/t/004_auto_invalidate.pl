@@ -156,8 +156,11 @@ isnt($n9b, $n9, 'as a miss');
 # memory: what was in flight there is gone, so are the entries' chances
 $s = $node->background_psql('postgres', on_error_stop => 0);
 my $pid = $s->query_safe('SELECT pg_backend_pid()');
+my $crash_offset = -s $node->logfile;
 kill 'KILL', $pid;
 $s->quit;
+# the postmaster has noticed and is making shared memory anew
+$node->wait_for_log(qr/all server processes terminated; reinitializing/, $crash_offset);
 $node->poll_query_until('postgres', 'SELECT true')
   or die 'server did not come back after the crash';
 my ($n10, $v10) = call($node);

@@ -101,8 +101,11 @@ is($k2, $k1, 'a clean restart keeps the entry stored since');
 # a backend killed with SIGKILL: the postmaster makes shared memory anew
 my $victim = $node->background_psql('postgres', on_error_stop => 0);
 my $vpid = $victim->query_safe('SELECT pg_backend_pid()');
+my $crash_offset = -s $node->logfile;
 kill 'KILL', $vpid;
 eval { $victim->quit };
+# the postmaster has noticed and is making shared memory anew
+$node->wait_for_log(qr/all server processes terminated; reinitializing/, $crash_offset);
 $node->poll_query_until('postgres', 'SELECT true')
   or die 'the server did not come back after the crash';
 my ($k3) = call($node, 'kc', 'u');

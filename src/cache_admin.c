@@ -29,6 +29,7 @@
  */
 #include "postgres.h"
 
+#include "access/parallel.h"
 #include "access/twophase.h"
 #include "access/xact.h"
 #include "fmgr.h"
@@ -85,6 +86,22 @@ redis_server_at_call(void)
 }
 
 /*
+ * The functions that change what Redis holds are PARALLEL UNSAFE; a
+ * function marked PARALLEL SAFE can still call them in a parallel worker,
+ * whose end is not its transaction's commit (cache_invalidate's repeat
+ * after commit would come too early).
+ */
+static void
+refuse_in_parallel_worker(const char *function)
+{
+	if (IsParallelWorker())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("%s cannot run in a parallel worker", function),
+				 errhint("Mark the functions that call it PARALLEL UNSAFE.")));
+}
+
+/*
  * cache_invalidate(pattern text) RETURNS bigint
  */
 Datum
@@ -96,6 +113,8 @@ cache_invalidate(PG_FUNCTION_ARGS)
 		TransactionIdIsValid(GetTopTransactionIdIfAny());
 	bool		glob = !pattern_is_key(pattern);
 	StringInfoData name;
+
+	refuse_in_parallel_worker("cache_invalidate");
 
 	/* the Redis key, or the MATCH pattern, under the current prefix */
 	initStringInfo(&name);
@@ -403,6 +422,7 @@ cache_set_ttl(PG_FUNCTION_ARGS)
 	int32		ttl = PG_GETARG_INT32(1);
 	StoreKey	skey;
 
+	refuse_in_parallel_worker("cache_set_ttl");
 	if (ttl <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

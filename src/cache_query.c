@@ -24,6 +24,7 @@
 
 #include <math.h>
 
+#include "access/parallel.h"
 #include "access/xact.h"
 #include "common/hashfn.h"
 #include "common/pg_prng.h"
@@ -340,6 +341,15 @@ cache_call(text *key, text *sqltext, int ttl, QueryParams *params,
 	bool		writing = TransactionIdIsValid(GetTopTransactionIdIfAny());
 	bool		shared = flight_enabled() && !writing;
 	uint64		hash = 0;
+
+	/*
+	 * In a parallel worker (through a function marked PARALLEL SAFE that
+	 * calls this one): the worker sees its leader's transaction, with its
+	 * uncommitted rows, but neither the locks that tell what the leader
+	 * wrote nor its catalog changes.  Nothing is served or stored there.
+	 */
+	if (IsParallelWorker())
+		return cache_run_uncached(sqltext, params, REASON_UNCACHEABLE, call);
 
 	/* Disabled, or Redis known to be down: just run the query */
 	if (!cacheaside_enabled || cacheaside_max_value_bytes == 0 ||

@@ -88,11 +88,12 @@ every_database_slots(uint32 **slots_out)
 }
 
 /*
- * The ledger slots of what this transaction wrote, sorted and distinct,
- * in TopTransactionContext; returns their number (0: wrote nothing).
+ * The ledger slots of what this transaction wrote in its database, or in
+ * every database (a role renamed or dropped), sorted and distinct, in
+ * TopTransactionContext; returns their number (0: wrote nothing).
  */
 static int
-written_slots(uint32 **slots_out)
+written_slots_here(uint32 **slots_out)
 {
 	MemoryContext oldcxt;
 	OidArray	rels = OID_ARRAY_EMPTY;
@@ -137,6 +138,35 @@ written_slots(uint32 **slots_out)
 
 	*slots_out = slots;
 	return ledger_distinct_slots(slots, n);
+}
+
+/*
+ * The ledger slots of what this transaction wrote, sorted and distinct,
+ * in TopTransactionContext; returns their number (0: wrote nothing).
+ * Beyond its own database's: those of the databases it created or altered
+ * (ddl.c).
+ */
+static int
+written_slots(uint32 **slots_out)
+{
+	const Oid  *databases;
+	int			ndatabases;
+	int			n = written_slots_here(slots_out);
+	uint32	   *slots;
+
+	if (!FullTransactionIdIsValid(GetTopFullTransactionIdIfAny()))
+		return n;
+	ndatabases = ddl_databases(&databases);
+	if (ndatabases == 0)
+		return n;
+	slots = MemoryContextAlloc(TopTransactionContext,
+							   sizeof(uint32) * (n + ndatabases));
+	if (n > 0)
+		memcpy(slots, *slots_out, sizeof(uint32) * n);
+	for (int i = 0; i < ndatabases; i++)
+		slots[n + i] = ledger_slot_of(databases[i], InvalidOid);
+	*slots_out = slots;
+	return ledger_distinct_slots(slots, n + ndatabases);
 }
 
 /*

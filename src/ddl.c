@@ -18,7 +18,12 @@
  * after such a change (writeset_written_by_me), as after a write.
  *
  * A role renamed or dropped counts for every database: role names appear
- * in results (current_user, regrole), and roles are the cluster's.
+ * in results (current_user, regrole), and roles are the cluster's.  A
+ * database created or altered (renamed, its owner or settings changed)
+ * counts as a write to that database: a database dropped and made again
+ * with the same OID (CREATE DATABASE ... OID, from the same template) has
+ * the same entry keys and the same relation OIDs, and current_database()
+ * names it.
  *
  * Left out, because they cannot change what a query of another session
  * means, or because they lock a relation an entry read, which is recorded
@@ -37,8 +42,9 @@
  *	- column defaults, tables' constraints, triggers, extended statistics,
  *	  event triggers, publications and subscriptions, default privileges,
  *	  policies (no read depends on them, or they lock the table; a domain's
- *	  constraints count: a cast to the domain may fail); databases,
- *	  tablespaces, large objects, foreign servers and user mappings
+ *	  constraints count: a cast to the domain may fail); databases dropped
+ *	  (a database made with the OID again counts), tablespaces, large
+ *	  objects, foreign servers and user mappings
  *	  (results read from foreign tables or large objects are not cached);
  *	  roles created, or altered but not renamed (entries are per role, and
  *	  privileges are checked on every hit).
@@ -132,6 +138,10 @@ typedef struct DdlState
 	RoleName   *roles;			/* in TopTransactionContext */
 	int			nroles;
 	int			maxroles;
+	Oid		   *databases;		/* created or altered, in
+								 * TopTransactionContext */
+	int			ndatabases;
+	int			maxdatabases;
 } DdlState;
 
 static DdlState state;
@@ -351,6 +361,21 @@ note_role(ObjectAccessType access, Oid roleid, void *arg)
 }
 
 /*
+ * A database was created or altered: a write to that database at commit.
+ */
+static void
+note_database(Oid dbid)
+{
+	for (int i = 0; i < state.ndatabases; i++)
+		if (state.databases[i] == dbid)
+			return;
+	if (state.ndatabases == state.maxdatabases)
+		state.databases = grow(state.databases, &state.maxdatabases,
+							   sizeof(Oid));
+	state.databases[state.ndatabases++] = dbid;
+}
+
+/*
  * The object access hook saw an object (subId 0) or one of its columns
  * created, altered or dropped.
  */
@@ -364,6 +389,12 @@ ddl_note(ObjectAccessType access, Oid classId, Oid objectId, int subId,
 	if (classId == AuthIdRelationId)
 	{
 		note_role(access, objectId, arg);
+		return;
+	}
+	if (classId == DatabaseRelationId)
+	{
+		if (access == OAT_POST_CREATE || access == OAT_POST_ALTER)
+			note_database(objectId);
 		return;
 	}
 	if (state.changed || class_ignored(classId))
@@ -506,6 +537,17 @@ ddl_roles_changed(void)
 	}
 	state.nroles = 0;
 	return state.all_databases;
+}
+
+/*
+ * The databases this transaction created or altered (at pre-commit): each
+ * counts as a write to the whole database.  Returns their number.
+ */
+int
+ddl_databases(const Oid **databases)
+{
+	*databases = state.databases;
+	return state.ndatabases;
 }
 
 /*

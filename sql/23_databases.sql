@@ -1,0 +1,35 @@
+-- A database created or altered counts as a write to that database: a
+-- database dropped and made again with its OID (CREATE DATABASE ... OID)
+-- from the same template has the same entry keys, and current_database()
+-- names it.  (The template has the extension: CREATE EXTENSION in the new
+-- database would count as a change of its own.)
+SELECT current_database() AS origdb \gset
+CREATE DATABASE regress_ca_dbtemplate TEMPLATE template0;
+\c regress_ca_dbtemplate
+CREATE EXTENSION cacheaside;
+\c :origdb
+CREATE DATABASE regress_ca_dbreuse TEMPLATE regress_ca_dbtemplate;
+SELECT oid AS reuse_oid FROM pg_database WHERE datname = 'regress_ca_dbreuse' \gset
+\c regress_ca_dbreuse
+SELECT cache_aside_query('db', 'SELECT current_database() AS db', 600);
+SELECT cache_aside_query('db', 'SELECT current_database() AS db', 600);
+SELECT hits, misses FROM cache_stats WHERE query = 'SELECT current_database() AS db';
+\c :origdb
+DROP DATABASE regress_ca_dbreuse WITH (FORCE);
+CREATE DATABASE regress_ca_dbreuse2 TEMPLATE regress_ca_dbtemplate OID = :reuse_oid;
+\c regress_ca_dbreuse2
+SELECT cache_aside_query('db', 'SELECT current_database() AS db', 600);
+SELECT cache_aside_query('db', 'SELECT current_database() AS db', 600);
+SELECT hits, misses FROM cache_stats WHERE query = 'SELECT current_database() AS db';
+
+-- renamed
+\c :origdb
+ALTER DATABASE regress_ca_dbreuse2 RENAME TO regress_ca_dbreuse3;
+\c regress_ca_dbreuse3
+SELECT cache_aside_query('db', 'SELECT current_database() AS db', 600);
+SELECT hits, misses FROM cache_stats WHERE query = 'SELECT current_database() AS db';
+SELECT cache_invalidate('*') > 0 AS removed;
+
+\c :origdb
+DROP DATABASE regress_ca_dbreuse3 WITH (FORCE);
+DROP DATABASE regress_ca_dbtemplate WITH (FORCE);

@@ -141,6 +141,15 @@ SET quote_all_identifiers = on;
 SELECT cache_aside_query('quoteall', 'SELECT quote_ident(''abc'') AS q, format(''%I'', ''abc'') AS f', 60);
 RESET quote_all_identifiers;
 SELECT cache_aside_query('quoteall', 'SELECT quote_ident(''abc'') AS q, format(''%I'', ''abc'') AS f', 60);
+-- backslash_quote = off refuses \' in an E'' literal: the query's own error
+SELECT cache_aside_query('bsquote', $q$SELECT E'it\'s' AS s$q$, 60);
+SET backslash_quote = off;
+SELECT cache_aside_query('bsquote', $q$SELECT E'it\'s' AS s$q$, 60);
+\echo :LAST_ERROR_SQLSTATE
+SET backslash_quote = on;
+SELECT cache_aside_query('bsquote', $q$SELECT E'it\'s' AS s$q$, 60);
+RESET backslash_quote;
+SELECT cache_aside_query('bsquote', $q$SELECT E'it\'s' AS s$q$, 60);
 -- gin_fuzzy_search_limit bounds the rows a GIN index scan returns (about
 -- the limit, at random): a count under the limit is not the full count
 CREATE TABLE fp_gin (a int[]);

@@ -133,6 +133,7 @@ typedef struct FingerprintSession
 	char	   *strings[FP_NSTRINGS];	/* copies, "" for none */
 	char	   *search_path;	/* copy, when temp_namespace is valid */
 	bool		quote_all;		/* quote_all_identifiers */
+	int			backslash_quote;	/* backslash_quote */
 	int			gin_fuzzy;		/* gin_fuzzy_search_limit */
 	char	   *tz_abbrevs;		/* copy of timezone_abbreviations */
 	StringInfoData head;		/* version, cluster, database, role */
@@ -285,6 +286,7 @@ session_parts_current(void)
 		  strcmp(fs->search_path, namespace_search_path ? namespace_search_path : "") == 0)) &&
 		memcmp(&fs->settings, &settings, sizeof(settings)) == 0 &&
 		fs->quote_all == quote_all_identifiers &&
+		fs->backslash_quote == backslash_quote &&
 		fs->gin_fuzzy == GinFuzzySearchLimit &&
 		strcmp(fs->tz_abbrevs, tz_abbrevs) == 0)
 	{
@@ -347,7 +349,9 @@ session_parts_current(void)
 	 * are rendered, hashed only when not at their defaults, so that the
 	 * fingerprints of other sessions stay what they were: the time zone
 	 * abbreviations ('EST' is UTC+10 under 'Australia'), quoting every
-	 * identifier (quote_ident, format('%I')), and the bound on the rows a
+	 * identifier (quote_ident, format('%I')), whether \' may end a quote in
+	 * an E'' literal (backslash_quote: off makes the SQL fail), and the
+	 * bound on the rows a
 	 * GIN index scan returns (gin_fuzzy_search_limit: fewer rows).  Each is
 	 * labelled and its value length-prefixed; what follows the tail is the
 	 * call part, which begins with the SQL text, and a label is never a
@@ -361,6 +365,13 @@ session_parts_current(void)
 	}
 	if (quote_all_identifiers)
 		append_string(&fs->tail, "quote_all_identifiers");
+	if (backslash_quote != BACKSLASH_QUOTE_SAFE_ENCODING)
+	{
+		int32		bq = backslash_quote;
+
+		append_string(&fs->tail, "backslash_quote");
+		append_bytes(&fs->tail, &bq, sizeof(bq));
+	}
 	if (GinFuzzySearchLimit != 0)
 	{
 		int32		limit = GinFuzzySearchLimit;
@@ -370,6 +381,7 @@ session_parts_current(void)
 	}
 	fs->tz_abbrevs = pstrdup(tz_abbrevs);
 	fs->quote_all = quote_all_identifiers;
+	fs->backslash_quote = backslash_quote;
 	fs->gin_fuzzy = GinFuzzySearchLimit;
 	if (OidIsValid(temp_namespace))
 	{

@@ -150,6 +150,11 @@ SET backslash_quote = on;
 SELECT cache_aside_query('bsquote', $q$SELECT E'it\'s' AS s$q$, 60);
 RESET backslash_quote;
 SELECT cache_aside_query('bsquote', $q$SELECT E'it\'s' AS s$q$, 60);
+-- at its default, it is refused too under a client-only encoding
+SET client_encoding = 'SJIS';
+SELECT cache_aside_query('bsquote', $q$SELECT E'it\'s' AS s$q$, 60);
+\echo :LAST_ERROR_SQLSTATE
+RESET client_encoding;
 -- gin_fuzzy_search_limit bounds the rows a GIN index scan returns (about
 -- the limit, at random): a count under the limit is not the full count
 CREATE TABLE fp_gin (a int[]);

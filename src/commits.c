@@ -260,8 +260,25 @@ commits_pre_prepare(void)
 				 errhint("Commit it without PREPARE TRANSACTION.")));
 	if (nslots > PREPARED_MAX_SLOTS)
 	{
+		/*
+		 * Too many to keep: the whole database, and the databases created
+		 * or altered (ddl.c)
+		 */
+		const Oid  *databases;
+		int			ndatabases = ddl_databases(&databases);
+
+		slots = MemoryContextAlloc(TopTransactionContext,
+								   sizeof(uint32) * (1 + ndatabases));
 		slots[0] = ledger_slot_of(MyDatabaseId, InvalidOid);
-		nslots = 1;
+		for (int i = 0; i < ndatabases; i++)
+			slots[1 + i] = ledger_slot_of(databases[i], InvalidOid);
+		nslots = ledger_distinct_slots(slots, 1 + ndatabases);
+		if (nslots > PREPARED_MAX_SLOTS)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cacheaside cannot prepare a transaction that creates or alters more than %d databases",
+							PREPARED_MAX_SLOTS - 1),
+					 errhint("Commit it without PREPARE TRANSACTION.")));
 	}
 	fxid = U64FromFullTransactionId(GetTopFullTransactionIdIfAny());
 	register_exit_callback();

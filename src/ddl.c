@@ -19,7 +19,7 @@
  *
  * A role renamed or dropped counts for every database: role names appear
  * in results (current_user, regrole), and roles are the cluster's.  A
- * database created or altered (renamed, its owner or settings changed)
+ * database created or altered (renamed, its owner changed)
  * counts as a write to that database: a database dropped and made again
  * with the same OID (CREATE DATABASE ... OID, from the same template) has
  * the same entry keys and the same relation OIDs, and current_database()
@@ -42,7 +42,9 @@
  *	- column defaults, tables' constraints, triggers, extended statistics,
  *	  event triggers, publications and subscriptions, default privileges,
  *	  policies (no read depends on them, or they lock the table; a domain's
- *	  constraints count: a cast to the domain may fail); databases dropped
+ *	  constraints count: a cast to the domain may fail); the settings of
+ *	  ALTER DATABASE/ROLE ... SET (they apply to new sessions, whose
+ *	  fingerprints hold the settings that change results); databases dropped
  *	  (a database made with the OID again counts), tablespaces, large
  *	  objects, foreign servers and user mappings
  *	  (results read from foreign tables or large objects are not cached);
@@ -79,6 +81,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_db_role_setting.h"
 #include "catalog/pg_default_acl.h"
 #include "catalog/pg_event_trigger.h"
 #include "catalog/pg_foreign_data_wrapper.h"
@@ -171,6 +174,7 @@ class_ignored(Oid classId)
 		case SubscriptionRelationId:
 		case DefaultAclRelationId:
 		case AuthMemRelationId:
+		case DbRoleSettingRelationId:
 		case DatabaseRelationId:
 		case TableSpaceRelationId:
 		case LargeObjectRelationId:

@@ -56,6 +56,7 @@
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
 #include "common/hashfn.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "parser/parse_expr.h"
 #include "parser/parser.h"
@@ -98,6 +99,19 @@ typedef struct FingerprintCacheEntry
 
 static FingerprintCacheEntry fp_cache[FP_CACHE_SIZE];
 
+/*
+ * Is \' refused in an E'' literal?  backslash_quote off, or at its default
+ * (safe_encoding) with a client encoding whose multibyte characters can
+ * end in a backslash byte (SJIS, BIG5, GBK...), as the scanner decides.
+ */
+static bool
+backslash_quote_off(void)
+{
+	return backslash_quote == BACKSLASH_QUOTE_OFF ||
+		(backslash_quote == BACKSLASH_QUOTE_SAFE_ENCODING &&
+		 PG_ENCODING_IS_CLIENT_ONLY(pg_get_client_encoding()));
+}
+
 /* Settings that change how values are rendered or how the SQL is read */
 typedef struct FingerprintSettings
 {
@@ -133,7 +147,7 @@ typedef struct FingerprintSession
 	char	   *strings[FP_NSTRINGS];	/* copies, "" for none */
 	char	   *search_path;	/* copy, when temp_namespace is valid */
 	bool		quote_all;		/* quote_all_identifiers */
-	int			backslash_quote;	/* backslash_quote */
+	bool		backslash_quote_off;	/* backslash_quote_off() */
 	int			gin_fuzzy;		/* gin_fuzzy_search_limit */
 	char	   *tz_abbrevs;		/* copy of timezone_abbreviations */
 	StringInfoData head;		/* version, cluster, database, role */
@@ -286,7 +300,7 @@ session_parts_current(void)
 		  strcmp(fs->search_path, namespace_search_path ? namespace_search_path : "") == 0)) &&
 		memcmp(&fs->settings, &settings, sizeof(settings)) == 0 &&
 		fs->quote_all == quote_all_identifiers &&
-		fs->backslash_quote == backslash_quote &&
+		fs->backslash_quote_off == backslash_quote_off() &&
 		fs->gin_fuzzy == GinFuzzySearchLimit &&
 		strcmp(fs->tz_abbrevs, tz_abbrevs) == 0)
 	{
@@ -349,8 +363,8 @@ session_parts_current(void)
 	 * are rendered, hashed only when not at their defaults, so that the
 	 * fingerprints of other sessions stay what they were: the time zone
 	 * abbreviations ('EST' is UTC+10 under 'Australia'), quoting every
-	 * identifier (quote_ident, format('%I')), whether \' may end a quote in
-	 * an E'' literal (backslash_quote: off makes the SQL fail), and the
+	 * identifier (quote_ident, format('%I')), whether \' is refused in an
+	 * E'' literal (backslash_quote, with the client encoding), and the
 	 * bound on the rows a
 	 * GIN index scan returns (gin_fuzzy_search_limit: fewer rows).  Each is
 	 * labelled and its value length-prefixed; what follows the tail is the
@@ -365,13 +379,8 @@ session_parts_current(void)
 	}
 	if (quote_all_identifiers)
 		append_string(&fs->tail, "quote_all_identifiers");
-	if (backslash_quote != BACKSLASH_QUOTE_SAFE_ENCODING)
-	{
-		int32		bq = backslash_quote;
-
-		append_string(&fs->tail, "backslash_quote");
-		append_bytes(&fs->tail, &bq, sizeof(bq));
-	}
+	if (backslash_quote_off())
+		append_string(&fs->tail, "backslash_quote_off");
 	if (GinFuzzySearchLimit != 0)
 	{
 		int32		limit = GinFuzzySearchLimit;
@@ -381,7 +390,7 @@ session_parts_current(void)
 	}
 	fs->tz_abbrevs = pstrdup(tz_abbrevs);
 	fs->quote_all = quote_all_identifiers;
-	fs->backslash_quote = backslash_quote;
+	fs->backslash_quote_off = backslash_quote_off();
 	fs->gin_fuzzy = GinFuzzySearchLimit;
 	if (OidIsValid(temp_namespace))
 	{

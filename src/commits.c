@@ -141,32 +141,37 @@ written_slots_here(uint32 **slots_out)
 }
 
 /*
+ * The n ledger slots in *slots, and the whole-database slots of the
+ * databases this transaction created or altered (ddl.c), sorted and
+ * distinct, in TopTransactionContext; returns their number.
+ */
+static int
+with_database_slots(uint32 **slots, int n)
+{
+	const Oid  *databases;
+	int			ndatabases = ddl_databases(&databases);
+	uint32	   *all;
+
+	if (ndatabases == 0)
+		return n;
+	all = MemoryContextAlloc(TopTransactionContext,
+							 sizeof(uint32) * (n + ndatabases));
+	if (n > 0)
+		memcpy(all, *slots, sizeof(uint32) * n);
+	for (int i = 0; i < ndatabases; i++)
+		all[n + i] = ledger_slot_of(databases[i], InvalidOid);
+	*slots = all;
+	return ledger_distinct_slots(all, n + ndatabases);
+}
+
+/*
  * The ledger slots of what this transaction wrote, sorted and distinct,
  * in TopTransactionContext; returns their number (0: wrote nothing).
- * Beyond its own database's: those of the databases it created or altered
- * (ddl.c).
  */
 static int
 written_slots(uint32 **slots_out)
 {
-	const Oid  *databases;
-	int			ndatabases;
-	int			n = written_slots_here(slots_out);
-	uint32	   *slots;
-
-	if (!FullTransactionIdIsValid(GetTopFullTransactionIdIfAny()))
-		return n;
-	ndatabases = ddl_databases(&databases);
-	if (ndatabases == 0)
-		return n;
-	slots = MemoryContextAlloc(TopTransactionContext,
-							   sizeof(uint32) * (n + ndatabases));
-	if (n > 0)
-		memcpy(slots, *slots_out, sizeof(uint32) * n);
-	for (int i = 0; i < ndatabases; i++)
-		slots[n + i] = ledger_slot_of(databases[i], InvalidOid);
-	*slots_out = slots;
-	return ledger_distinct_slots(slots, n + ndatabases);
+	return with_database_slots(slots_out, written_slots_here(slots_out));
 }
 
 /*
@@ -262,17 +267,10 @@ commits_pre_prepare(void)
 	{
 		/*
 		 * Too many to keep: the whole database, and the databases created
-		 * or altered (ddl.c)
+		 * or altered
 		 */
-		const Oid  *databases;
-		int			ndatabases = ddl_databases(&databases);
-
-		slots = MemoryContextAlloc(TopTransactionContext,
-								   sizeof(uint32) * (1 + ndatabases));
 		slots[0] = ledger_slot_of(MyDatabaseId, InvalidOid);
-		for (int i = 0; i < ndatabases; i++)
-			slots[1 + i] = ledger_slot_of(databases[i], InvalidOid);
-		nslots = ledger_distinct_slots(slots, 1 + ndatabases);
+		nslots = with_database_slots(&slots, 1);
 		if (nslots > PREPARED_MAX_SLOTS)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

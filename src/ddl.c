@@ -104,6 +104,7 @@
 #include "utils/syscache.h"
 
 #include "ddl.h"
+#include "oidarray.h"
 
 /* An object created or altered, to be looked up later */
 typedef struct PendingObject
@@ -141,10 +142,8 @@ typedef struct DdlState
 	RoleName   *roles;			/* in TopTransactionContext */
 	int			nroles;
 	int			maxroles;
-	Oid		   *databases;		/* created or altered, in
+	OidArray	databases;		/* created or altered, in
 								 * TopTransactionContext */
-	int			ndatabases;
-	int			maxdatabases;
 } DdlState;
 
 static DdlState state;
@@ -370,13 +369,10 @@ note_role(ObjectAccessType access, Oid roleid, void *arg)
 static void
 note_database(Oid dbid)
 {
-	for (int i = 0; i < state.ndatabases; i++)
-		if (state.databases[i] == dbid)
-			return;
-	if (state.ndatabases == state.maxdatabases)
-		state.databases = grow(state.databases, &state.maxdatabases,
-							   sizeof(Oid));
-	state.databases[state.ndatabases++] = dbid;
+	MemoryContext oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+
+	oid_array_add_unique(&state.databases, dbid);
+	MemoryContextSwitchTo(oldcxt);
 }
 
 /*
@@ -550,8 +546,8 @@ ddl_roles_changed(void)
 int
 ddl_databases(const Oid **databases)
 {
-	*databases = state.databases;
-	return state.ndatabases;
+	*databases = state.databases.oids;
+	return state.databases.n;
 }
 
 /*

@@ -278,6 +278,7 @@ session_parts_current(void)
 	FingerprintSettings settings;
 	const char *strings[FP_NSTRINGS];
 	const char *tz_abbrevs;
+	bool		bq_off;
 	MemoryContext oldcxt;
 	uint64		sysid;
 
@@ -291,6 +292,7 @@ session_parts_current(void)
 	GetTempNamespaceState(&temp_namespace, &temp_toast);
 	current_settings(&settings, strings);
 	tz_abbrevs = timezone_abbreviations_value();
+	bq_off = backslash_quote_off();
 
 	if (fs->generation != 0 && fs->role == role && fs->npath == npath &&
 		memcmp(fs->path, path, sizeof(Oid) * npath) == 0 &&
@@ -300,7 +302,7 @@ session_parts_current(void)
 		  strcmp(fs->search_path, namespace_search_path ? namespace_search_path : "") == 0)) &&
 		memcmp(&fs->settings, &settings, sizeof(settings)) == 0 &&
 		fs->quote_all == quote_all_identifiers &&
-		fs->backslash_quote_off == backslash_quote_off() &&
+		fs->backslash_quote_off == bq_off &&
 		fs->gin_fuzzy == GinFuzzySearchLimit &&
 		strcmp(fs->tz_abbrevs, tz_abbrevs) == 0)
 	{
@@ -365,12 +367,11 @@ session_parts_current(void)
 	 * abbreviations ('EST' is UTC+10 under 'Australia'), quoting every
 	 * identifier (quote_ident, format('%I')), whether \' is refused in an
 	 * E'' literal (backslash_quote, with the client encoding), and the
-	 * bound on the rows a
-	 * GIN index scan returns (gin_fuzzy_search_limit: fewer rows).  Each is
-	 * labelled and its value length-prefixed; what follows the tail is the
-	 * call part, which begins with the SQL text, and a label is never a
-	 * query that could have been stored: these bytes cannot be taken for
-	 * those of another field.
+	 * bound on the rows a GIN index scan returns (gin_fuzzy_search_limit:
+	 * fewer rows).  Each is labelled and its value length-prefixed; what
+	 * follows the tail is the call part, which begins with the SQL text,
+	 * and a label is never a query that could have been stored: these bytes
+	 * cannot be taken for those of another field.
 	 */
 	if (strcmp(tz_abbrevs, "Default") != 0)
 	{
@@ -379,7 +380,7 @@ session_parts_current(void)
 	}
 	if (quote_all_identifiers)
 		append_string(&fs->tail, "quote_all_identifiers");
-	if (backslash_quote_off())
+	if (bq_off)
 		append_string(&fs->tail, "backslash_quote_off");
 	if (GinFuzzySearchLimit != 0)
 	{
@@ -390,7 +391,7 @@ session_parts_current(void)
 	}
 	fs->tz_abbrevs = pstrdup(tz_abbrevs);
 	fs->quote_all = quote_all_identifiers;
-	fs->backslash_quote_off = backslash_quote_off();
+	fs->backslash_quote_off = bq_off;
 	fs->gin_fuzzy = GinFuzzySearchLimit;
 	if (OidIsValid(temp_namespace))
 	{

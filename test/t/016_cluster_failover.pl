@@ -102,6 +102,21 @@ sub is_master
 	return $o =~ /^master/;
 }
 
+# is server s a replica whose link to its master is up?
+sub in_step
+{
+	my ($s) = @_;
+	my ($o) = $s->cli('INFO', 'replication');
+	return $o =~ /role:slave/ && $o =~ /master_link_status:up/;
+}
+
+# does every running server see the cluster up?
+sub cluster_up
+{
+	return !grep { scalar($_->cli('CLUSTER', 'INFO')) !~ /cluster_state:ok/ }
+	  grep { $_->pid } @servers;
+}
+
 sub stat_sum
 {
 	my ($col) = @_;
@@ -283,21 +298,12 @@ is(join(' ', map { scalar $_->cli('DBSIZE') } grep { is_master($_) } grep { $_->
 # --- the killed master restarted: a replica -----------------------------------------
 
 $victim->start;
-ok( wait_for(
-		'the restarted master to become a replica in sync', 60,
-		sub {
-			my ($o) = $victim->cli('INFO', 'replication');
-			return $o =~ /role:slave/ && $o =~ /master_link_status:up/;
-		}),
+ok(wait_for('the restarted master to become a replica in sync', 60, sub { in_step($victim) }),
 	'the restarted master comes back as a replica of the promoted one');
 
 # every node sees the cluster up again (a restarted node says it is down
 # for a while: failing over to it before then makes it refuse commands)
-ok( wait_for(
-		'every node to see the cluster up', 60,
-		sub {
-			!grep { scalar($_->cli('CLUSTER', 'INFO')) !~ /cluster_state:ok/ } @servers;
-		}),
+ok(wait_for('every node to see the cluster up', 60, \&cluster_up),
 	'every node sees the cluster up');
 
 my $now = $node->safe_psql('postgres', $direct);
@@ -333,12 +339,7 @@ sub settled
 	my ($replica, $what) = @_;
 	return wait_for(
 		"$what: the replica in step, every node seeing the cluster up", 60,
-		sub {
-			my ($o) = $replica->cli('INFO', 'replication');
-			return 0 unless $o =~ /role:slave/ && $o =~ /master_link_status:up/;
-			return !grep { scalar($_->cli('CLUSTER', 'INFO')) !~ /cluster_state:ok/ }
-			  grep { $_->pid } @servers;
-		});
+		sub { in_step($replica) && cluster_up() });
 }
 
 sub graceful
@@ -469,14 +470,7 @@ like($err, qr/WARNING:  cacheaside: Redis is unavailable, queries run without th
 	'without the cache, with the WARNING of an unavailable Redis naming the seed');
 
 $seed->start;
-ok( wait_for(
-		'the seed to come back as a replica, the cluster up', 60,
-		sub {
-			my ($o) = $seed->cli('INFO', 'replication');
-			return 0 unless $o =~ /role:slave/ && $o =~ /master_link_status:up/;
-			return !grep { scalar($_->cli('CLUSTER', 'INFO')) !~ /cluster_state:ok/ } @servers;
-		}),
-	'the seed comes back as a replica');
+ok(settled($seed, 'the seed restarted'), 'the seed comes back as a replica');
 
 # --- cache_invalidate scans the masters at the same time ------------------------------
 #

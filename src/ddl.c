@@ -174,7 +174,6 @@ class_ignored(Oid classId)
 		case DefaultAclRelationId:
 		case AuthMemRelationId:
 		case DbRoleSettingRelationId:
-		case DatabaseRelationId:
 		case TableSpaceRelationId:
 		case LargeObjectRelationId:
 		case LargeObjectMetadataRelationId:
